@@ -1,0 +1,419 @@
+import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import {
+  Duration,
+  type Message,
+  type PubSub,
+  type Subscription,
+  type Topic,
+} from "@google-cloud/pubsub";
+import type { SubscriptionContract } from "./contract.js";
+import {
+  DEAD_LETTER_BATCHING,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_MAX_MESSAGES_IN_FLIGHT,
+  DEFAULT_MAX_STREAMS,
+  MAX_ATTRIBUTE_VALUE_BYTES,
+} from "./default-options.js";
+import { type DecodedEvent, decodeValidEvent, type Envelope } from "./envelope.js";
+import { Code, ProtoeventsError } from "./errors.js";
+import { getDefaultLogger, type Logger } from "./logger.js";
+
+/**
+ * Attributes the subscriber adds when it sends a message to a dead-letter
+ * topic itself (a permanent failure). Messages that exhausted their delivery
+ * attempts carry Pub/Sub's `CloudPubSubDeadLetterSource*` attributes instead.
+ */
+export const DeadLetterAttribute = {
+  /** The error code, e.g. `decode_failed`, `validation_failed`, `unknown_event_type`, `permanent`. */
+  reason: "protoevents-dead-letter-reason",
+  /** The error message, cut to fit an attribute. */
+  detail: "protoevents-dead-letter-detail",
+  /** The subscription that could not process it: the one a replay goes back to. */
+  subscription: "protoevents-dead-letter-subscription",
+  /** Delivery attempt on which it failed. */
+  deliveryAttempt: "protoevents-dead-letter-delivery-attempt",
+  /** When it was dead-lettered, RFC 3339. */
+  time: "protoevents-dead-letter-time",
+  /** The message's ordering key: dead-letter topics are unordered. */
+  orderingKey: "protoevents-ordering-key",
+} as const;
+
+/** What the handler gets besides the event. */
+export interface HandlerContext<Desc extends DescMessage = DescMessage> {
+  /** The CloudEvents envelope: id, type, source, time, subject, … */
+  readonly envelope: Envelope;
+  /** The subscription this delivery came through. */
+  readonly subscription: SubscriptionContract<Desc>;
+  /** 1 on first delivery, counting up on redelivery. */
+  readonly deliveryAttempt: number;
+  /** The Pub/Sub message id. */
+  readonly messageId: string;
+  /** When Pub/Sub accepted the message. */
+  readonly publishTime: Date;
+  /** A logger bound to this event (id, type, subscription). */
+  readonly log: Logger;
+}
+
+/**
+ * A consumer's business logic for one event. Return to ack. Throw to nack and
+ * have Pub/Sub redeliver with the subscription's backoff (and, after max
+ * delivery attempts, move it to the dead-letter topic). Throw a
+ * {@link PermanentError} to send it to the dead-letter topic at once.
+ *
+ * Delivery is at least once: the same event (same `envelope.id`) can arrive
+ * more than once, and the handler must tolerate that.
+ */
+export type Handler<Desc extends DescMessage = DescMessage> = (
+  event: MessageShape<Desc>,
+  context: HandlerContext<Desc>,
+) => Promise<void> | void;
+
+/** A handler bound to its subscription. Make one with {@link bindHandler}. */
+export interface Binding {
+  readonly subscription: SubscriptionContract;
+  readonly handler: Handler;
+}
+
+/** Pair a subscription with its handler; the types must agree. */
+export function bindHandler<Desc extends DescMessage>(
+  subscription: SubscriptionContract<Desc>,
+  handler: Handler<Desc>,
+): Binding {
+  // The pair is type-checked here; the consumer only ever calls the handler
+  // with events decoded by this same subscription's contract.
+  return { subscription, handler } as unknown as Binding;
+}
+
+/** How one delivery ended. */
+export type DeliveryResult = "acked" | "nacked" | "dead-lettered" | "filtered";
+
+/** Reported to {@link ConsumerOptions.onDelivery} after every delivery. */
+export interface DeliveryOutcome {
+  readonly subscription: string;
+  readonly result: DeliveryResult;
+  /** `ce-id`, when the message had one. */
+  readonly eventId: string | undefined;
+  readonly eventType: string | undefined;
+  readonly deliveryAttempt: number;
+  /** Why it was nacked or dead-lettered. */
+  readonly error?: ProtoeventsError;
+}
+
+/** Options of {@link startConsumer}. */
+export interface ConsumerOptions {
+  /** Streaming pulls per subscription. @default DEFAULT_MAX_STREAMS */
+  readonly maxStreams?: number;
+  /** Messages held at once per subscription. @default DEFAULT_MAX_MESSAGES_IN_FLIGHT */
+  readonly maxMessagesInFlight?: number;
+  /** How long {@link Consumer.close} waits for running handlers. @default DEFAULT_CLOSE_TIMEOUT_MS */
+  readonly closeTimeoutMs?: number;
+  readonly logger?: Logger;
+  /** Called after each delivery, e.g. for metrics or progress. Must not throw. */
+  readonly onDelivery?: (outcome: DeliveryOutcome) => void;
+  /** Called on a subscription stream error. @default logs it */
+  readonly onError?: (error: ProtoeventsError, subscription: string) => void;
+}
+
+/** Running subscriptions. */
+export interface Consumer {
+  /** Subscription ids being consumed. */
+  readonly subscriptions: readonly string[];
+  /**
+   * Stop pulling, let running handlers finish (up to the close timeout), send
+   * their acks and nacks, and close the streams. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+function cut(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, "utf8") <= maxBytes) {
+    return text;
+  }
+  const bytes = Buffer.from(text, "utf8").subarray(0, maxBytes - 3);
+  // Drop a trailing partial UTF-8 sequence, which decodes as U+FFFD.
+  return `${bytes.toString("utf8").replace(/\uFFFD$/u, "")}...`;
+}
+
+interface KeyState {
+  tail: Promise<void>;
+  pending: number;
+  /** An earlier event with this key was nacked: nack the rest until the queue drains. */
+  failed: boolean;
+}
+
+/**
+ * Start consuming: open each binding's subscription and dispatch every
+ * message to its handler.
+ *
+ * For each message: events of a sibling type on a shared topic are acked
+ * untouched (Pub/Sub's own filter would have dropped them); the envelope and
+ * payload are decoded and the field rules checked — a failure there is
+ * permanent and goes straight to the subscription's dead-letter topic with
+ * the reason in attributes, then is acked; the handler runs — success acks,
+ * a thrown error nacks, a thrown PermanentError dead-letters. On an ordered
+ * subscription, events with the same ordering key run one after another, and
+ * after a nack the rest of that key's queue is nacked so nothing overtakes it.
+ */
+export function startConsumer(
+  pubsub: PubSub,
+  bindings: readonly Binding[],
+  options: ConsumerOptions = {},
+): Consumer {
+  const log = options.logger ?? getDefaultLogger();
+  const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+  const onDelivery = options.onDelivery;
+  const onError =
+    options.onError ??
+    ((error: ProtoeventsError, subscription: string) =>
+      log.error({ op: "subscribe", subscription, err: error }, "subscription stream error"));
+  const inFlight = new Set<Promise<void>>();
+  const opened: Subscription[] = [];
+  const deadLetterTopics = new Map<string, Topic>();
+  let closing = false;
+  let closed: Promise<void> | undefined;
+
+  const names = bindings.map((b) => b.subscription.name);
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i);
+  if (duplicate !== undefined) {
+    throw new ProtoeventsError(
+      Code.InvalidArgument,
+      `subscription ${duplicate} is bound twice; bind one handler per subscription`,
+    );
+  }
+
+  function report(
+    binding: Binding,
+    message: Message,
+    result: DeliveryResult,
+    error?: ProtoeventsError,
+  ): void {
+    if (onDelivery === undefined) {
+      return;
+    }
+    const base = {
+      subscription: binding.subscription.name,
+      result,
+      eventId: message.attributes["ce-id"],
+      eventType: message.attributes["ce-type"],
+      deliveryAttempt: message.deliveryAttempt,
+    };
+    onDelivery(error === undefined ? base : { ...base, error });
+  }
+
+  function deadLetterTopic(name: string): Topic {
+    let topic = deadLetterTopics.get(name);
+    if (topic === undefined) {
+      topic = pubsub.topic(name, { batching: DEAD_LETTER_BATCHING });
+      deadLetterTopics.set(name, topic);
+    }
+    return topic;
+  }
+
+  async function deadLetter(
+    binding: Binding,
+    message: Message,
+    error: ProtoeventsError,
+  ): Promise<DeliveryResult> {
+    const sub = binding.subscription;
+    const fields = {
+      op: "dead-letter",
+      subscription: sub.name,
+      eventId: message.attributes["ce-id"],
+      eventType: message.attributes["ce-type"],
+      reason: error.code,
+      deliveryAttempt: message.deliveryAttempt,
+    };
+    if (sub.deadLetter === undefined) {
+      // Never ack what could not be processed: without a dead-letter topic the
+      // message is redelivered until it expires, and every attempt is logged.
+      log.error(
+        { ...fields, err: error },
+        "permanent failure on a subscription without dead-lettering; nacked",
+      );
+      message.nack();
+      return "nacked";
+    }
+    const attributes: Record<string, string> = {
+      ...message.attributes,
+      [DeadLetterAttribute.reason]: error.code,
+      [DeadLetterAttribute.detail]: cut(error.rawMessage, MAX_ATTRIBUTE_VALUE_BYTES),
+      [DeadLetterAttribute.subscription]: sub.name,
+      [DeadLetterAttribute.deliveryAttempt]: String(message.deliveryAttempt),
+      [DeadLetterAttribute.time]: new Date().toISOString(),
+    };
+    if (message.orderingKey !== undefined && message.orderingKey !== "") {
+      attributes[DeadLetterAttribute.orderingKey] = message.orderingKey;
+    }
+    try {
+      await deadLetterTopic(sub.deadLetter.topic).publishMessage({
+        data: message.data,
+        attributes,
+      });
+    } catch (cause) {
+      // Not in the dead-letter topic, so it must not be acked: nack and let
+      // the next delivery try again.
+      log.error(
+        { ...fields, err: ProtoeventsError.from(cause, Code.PublishFailed) },
+        "could not publish to the dead-letter topic; nacked",
+      );
+      message.nack();
+      return "nacked";
+    }
+    message.ack();
+    log.warn(
+      { ...fields, detail: error.rawMessage, deadLetterTopic: sub.deadLetter.topic },
+      "dead-lettered",
+    );
+    return "dead-lettered";
+  }
+
+  async function process(binding: Binding, message: Message): Promise<DeliveryResult> {
+    const sub = binding.subscription;
+    const type = message.attributes["ce-type"];
+    if (type !== undefined && sub.siblingTypes.has(type)) {
+      message.ack();
+      report(binding, message, "filtered");
+      return "filtered";
+    }
+    let error: ProtoeventsError;
+    let decoded: DecodedEvent | undefined;
+    try {
+      decoded = decodeValidEvent(sub.event, message);
+      const eventLog = log.child({
+        subscription: sub.name,
+        eventId: decoded.envelope.id,
+        eventType: decoded.envelope.type,
+      });
+      await binding.handler(decoded.event, {
+        envelope: decoded.envelope,
+        subscription: sub,
+        deliveryAttempt: message.deliveryAttempt,
+        messageId: message.id,
+        publishTime: message.publishTime,
+        log: eventLog,
+      });
+      message.ack();
+      if (log.isLevelEnabled("debug")) {
+        eventLog.debug({ op: "ack", deliveryAttempt: message.deliveryAttempt }, "handled");
+      }
+      report(binding, message, "acked");
+      return "acked";
+    } catch (thrown) {
+      error = ProtoeventsError.from(thrown, Code.HandlerFailed);
+    }
+    if (error.permanent) {
+      const result = await deadLetter(binding, message, error);
+      report(binding, message, result, error);
+      return result;
+    }
+    log.warn(
+      {
+        op: "nack",
+        subscription: sub.name,
+        eventId: decoded?.envelope.id,
+        eventType: sub.event.type,
+        deliveryAttempt: message.deliveryAttempt,
+        err: error,
+      },
+      "handler failed; nacked for redelivery",
+    );
+    message.nack();
+    report(binding, message, "nacked", error);
+    return "nacked";
+  }
+
+  function track(work: Promise<unknown>): void {
+    const done = work.then(
+      () => undefined,
+      (error: unknown) => {
+        // process() handles every failure; reaching here is a bug.
+        log.error({ err: error }, "unexpected error while processing a message");
+      },
+    );
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+  }
+
+  function listen(binding: Binding): void {
+    const sub = binding.subscription;
+    const subscription = pubsub.subscription(sub.name, {
+      flowControl: {
+        maxMessages: options.maxMessagesInFlight ?? DEFAULT_MAX_MESSAGES_IN_FLIGHT,
+        allowExcessMessages: false,
+      },
+      streamingOptions: { maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS },
+      closeOptions: { behavior: "WAIT", timeout: Duration.from({ milliseconds: closeTimeoutMs }) },
+    });
+    const keys = new Map<string, KeyState>();
+
+    const onMessage = (message: Message): void => {
+      if (closing) {
+        message.nack();
+        return;
+      }
+      const key = message.orderingKey;
+      if (!sub.ordered || key === undefined || key === "") {
+        track(process(binding, message));
+        return;
+      }
+      let state = keys.get(key);
+      if (state === undefined) {
+        state = { tail: Promise.resolve(), pending: 0, failed: false };
+        keys.set(key, state);
+      }
+      const keyState = state;
+      keyState.pending++;
+      keyState.tail = keyState.tail
+        .then(async () => {
+          if (keyState.failed) {
+            message.nack();
+            report(
+              binding,
+              message,
+              "nacked",
+              new ProtoeventsError(
+                Code.HandlerFailed,
+                `an earlier event with ordering key ${key} was nacked; this one waits for its redelivery`,
+              ),
+            );
+            return;
+          }
+          if ((await process(binding, message)) === "nacked") {
+            keyState.failed = true;
+          }
+        })
+        .finally(() => {
+          keyState.pending--;
+          if (keyState.pending === 0) {
+            keys.delete(key);
+          }
+        });
+      track(keyState.tail);
+    };
+
+    subscription.on("message", onMessage);
+    subscription.on("error", (error: unknown) =>
+      onError(ProtoeventsError.from(error, Code.PubSubUnavailable), sub.name),
+    );
+    opened.push(subscription);
+  }
+
+  for (const binding of bindings) {
+    listen(binding);
+  }
+  log.info({ op: "subscribe", subscriptions: names }, "consuming");
+
+  return {
+    subscriptions: names,
+    close(): Promise<void> {
+      closed ??= (async () => {
+        closing = true;
+        await Promise.all(opened.map((subscription) => subscription.close()));
+        await Promise.allSettled([...inFlight]);
+        await Promise.all([...deadLetterTopics.values()].map((topic) => topic.flush()));
+        log.info({ op: "close", subscriptions: names }, "consumer closed");
+      })();
+      return closed;
+    },
+  };
+}

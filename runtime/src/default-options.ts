@@ -1,0 +1,46 @@
+/**
+ * Defaults of every tunable in the runtime, in one place. Durations carry
+ * their unit in the name.
+ */
+
+/**
+ * Publish batching. A batch goes out when it holds `maxMessages`, or
+ * `maxBytes`, or after `maxMilliseconds`, whichever comes first. These match
+ * the `@google-cloud/pubsub` defaults: 10 ms bounds the latency a lone event
+ * pays, 100 messages and 1 MiB keep a request well below Pub/Sub's 10 MB and
+ * 1,000-message request limits.
+ */
+export const DEFAULT_BATCHING = {
+  maxMessages: 100,
+  maxMilliseconds: 10,
+  maxBytes: 1024 * 1024,
+} as const;
+
+/**
+ * Dead-letter publishes are rare and a message waits for them before it is
+ * acked, so they go out at once.
+ */
+export const DEAD_LETTER_BATCHING = {
+  maxMessages: 1,
+  maxMilliseconds: 0,
+  maxBytes: 1024 * 1024,
+} as const;
+
+/**
+ * Streaming pulls per subscription. The emulator paces each stream (about
+ * 100 messages per 50 ms), so throughput there grows with streams; on real
+ * Pub/Sub one stream carries about 10 MB/s.
+ */
+export const DEFAULT_MAX_STREAMS = 2;
+
+/**
+ * Messages a subscription holds at once (delivered to handlers and not yet
+ * acked or nacked). Bounds memory and handler concurrency.
+ */
+export const DEFAULT_MAX_MESSAGES_IN_FLIGHT = 1000;
+
+/** How long `close()` waits for in-flight handlers before nacking what is left. */
+export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
+
+/** Pub/Sub attribute values are limited to 1024 bytes; longer failure details are cut. */
+export const MAX_ATTRIBUTE_VALUE_BYTES = 1024;

@@ -1,0 +1,270 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { accessSync, constants, realpathSync } from "node:fs";
+import { createServer } from "node:net";
+import { delimiter, dirname, join } from "node:path";
+import { promisify } from "node:util";
+import { Code, ProtoeventsError } from "./errors.js";
+
+/** Environment variable naming the emulator start script, to override discovery. */
+export const EMULATOR_COMMAND_ENV = "PROTOEVENTS_PUBSUB_EMULATOR";
+
+/** The start script, relative to the Google Cloud SDK root. */
+const EMULATOR_SCRIPT = join("platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator");
+
+/**
+ * The JVM's default heap is a quarter of RAM and the emulator grows to over
+ * 1 GiB under load; 256 MiB is plenty for tests and demos.
+ */
+const DEFAULT_JAVA_HEAP = "256m";
+
+/** The emulator answers after about 1.5 s on these machines; allow for a slow, loaded one. */
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+
+/** How long `stop()` waits after SIGTERM before SIGKILL. */
+const STOP_GRACE_MS = 5_000;
+
+const INSTALL_HINT =
+  "Install it with `gcloud components install pubsub-emulator` (or the Debian package " +
+  "google-cloud-cli-pubsub-emulator), or point " +
+  EMULATOR_COMMAND_ENV +
+  " at the cloud-pubsub-emulator script.";
+
+/** Options of {@link startEmulator}. */
+export interface EmulatorOptions {
+  /** Interface to listen on. @default "127.0.0.1" */
+  readonly host?: string;
+  /** Port to listen on. @default a free port */
+  readonly port?: number;
+  /** Path of the `cloud-pubsub-emulator` script. @default discovered, see {@link findEmulator} */
+  readonly command?: string;
+  /** JVM maximum heap (`-Xmx`). @default "256m" */
+  readonly javaHeap?: string;
+  /** Milliseconds to wait for the emulator to answer. @default 60000 */
+  readonly startTimeoutMs?: number;
+}
+
+/** A running emulator. Stop it with {@link Emulator.stop}. */
+export interface Emulator {
+  /** `host:port`, the value for `PUBSUB_EMULATOR_HOST`. */
+  readonly endpoint: string;
+  readonly host: string;
+  readonly port: number;
+  /** PID of the JVM (the start script `exec`s java). */
+  readonly pid: number;
+  /** Stop the JVM by PID: SIGTERM, then SIGKILL after a grace period. Idempotent. */
+  stop(): Promise<void>;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+    if (dir !== "" && isExecutable(join(dir, name))) {
+      return join(dir, name);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Find the emulator's start script: `PROTOEVENTS_PUBSUB_EMULATOR` if set,
+ * else under the SDK root of the `gcloud` on PATH (resolved through its
+ * symlink, then asked with `gcloud info` as a last resort).
+ *
+ * @throws ProtoeventsError `emulator_not_found` with how to install it.
+ */
+export async function findEmulator(): Promise<string> {
+  const fromEnv = process.env[EMULATOR_COMMAND_ENV];
+  if (fromEnv !== undefined && fromEnv !== "") {
+    if (isExecutable(fromEnv)) {
+      return fromEnv;
+    }
+    throw new ProtoeventsError(
+      Code.EmulatorNotFound,
+      `${EMULATOR_COMMAND_ENV}=${fromEnv} is not an executable file. ${INSTALL_HINT}`,
+    );
+  }
+  const gcloud = findOnPath("gcloud");
+  if (gcloud === undefined) {
+    throw new ProtoeventsError(
+      Code.EmulatorNotFound,
+      `The Pub/Sub emulator was not found: there is no gcloud on PATH. ${INSTALL_HINT}`,
+    );
+  }
+  // gcloud is usually <sdk>/bin/gcloud, often reached through a symlink.
+  const guess = join(dirname(dirname(realpathSync(gcloud))), EMULATOR_SCRIPT);
+  if (isExecutable(guess)) {
+    return guess;
+  }
+  let sdkRoot = "";
+  try {
+    const { stdout } = await promisify(execFile)(gcloud, [
+      "info",
+      "--format=value(installation.sdk_root)",
+    ]);
+    sdkRoot = stdout.trim();
+  } catch (cause) {
+    throw new ProtoeventsError(
+      Code.EmulatorNotFound,
+      `The Pub/Sub emulator was not found: \`gcloud info\` failed. ${INSTALL_HINT}`,
+      { cause },
+    );
+  }
+  const script = join(sdkRoot, EMULATOR_SCRIPT);
+  if (isExecutable(script)) {
+    return script;
+  }
+  throw new ProtoeventsError(
+    Code.EmulatorNotFound,
+    `The Pub/Sub emulator is not installed in the Google Cloud SDK at ${sdkRoot} (no ${EMULATOR_SCRIPT}). ${INSTALL_HINT}`,
+  );
+}
+
+/** Ask the OS for a port that is free right now. */
+export function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === "object") {
+          resolve(address.port);
+        } else {
+          reject(new Error("could not determine a free port"));
+        }
+      });
+    });
+  });
+}
+
+/** Whether an emulator answers on `host:port` (its REST root says "Ok"). */
+export async function emulatorAnswers(endpoint: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${endpoint}/`, { signal: AbortSignal.timeout(1_000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => child.once("exit", () => resolve()));
+}
+
+/**
+ * Start the real Pub/Sub emulator on a free port and wait until it answers.
+ * It keeps everything in memory: a new emulator starts empty.
+ *
+ * The JVM is also killed when this process exits normally; stop it
+ * explicitly with {@link Emulator.stop} to wait for it.
+ *
+ * @throws ProtoeventsError `emulator_not_found` or `emulator_failed`.
+ */
+export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  const command = options.command ?? (await findEmulator());
+  const host = options.host ?? "127.0.0.1";
+  if (options.port !== undefined) {
+    return startOnce(command, host, options.port, options);
+  }
+  // A free port can be taken by someone else before the JVM binds it: try another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(command, host, await freePort(host), options);
+    } catch (error) {
+      if (
+        attempt >= 3 ||
+        !(error instanceof ProtoeventsError) ||
+        !error.message.includes("exited")
+      ) {
+        throw error;
+      }
+    }
+  }
+}
+
+async function startOnce(
+  command: string,
+  host: string,
+  port: number,
+  options: EmulatorOptions,
+): Promise<Emulator> {
+  const endpoint = `${host}:${port}`;
+  const output: string[] = [];
+  const child = spawn(command, [`--host=${host}`, `--port=${port}`], {
+    env: { ...process.env, JAVA_OPTS: `-Xmx${options.javaHeap ?? DEFAULT_JAVA_HEAP}` },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const keep = (chunk: Buffer): void => {
+    output.push(chunk.toString("utf8"));
+    if (output.length > 200) {
+      output.shift();
+    }
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  const killOnExit = (): void => {
+    child.kill("SIGKILL");
+  };
+  process.once("exit", killOnExit);
+  let spawnError: Error | undefined;
+  child.once("error", (error) => {
+    spawnError = error;
+  });
+
+  const stop = async (): Promise<void> => {
+    process.removeListener("exit", killOnExit);
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return;
+    }
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+    await exited(child);
+    clearTimeout(timer);
+  };
+
+  const deadline = Date.now() + (options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+  for (;;) {
+    if (spawnError !== undefined || child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new ProtoeventsError(
+        Code.EmulatorFailed,
+        `The Pub/Sub emulator (${command}) exited before answering on ${endpoint}` +
+          `${spawnError === undefined ? "" : `: ${spawnError.message}`}. Its output:\n${output.join("")}`,
+        { cause: spawnError },
+      );
+    }
+    if (await emulatorAnswers(endpoint)) {
+      break;
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new ProtoeventsError(
+        Code.EmulatorFailed,
+        `The Pub/Sub emulator did not answer on ${endpoint} within ${options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS} ms. Its output:\n${output.join("")}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  // Output is only kept for the start-up error message.
+  child.stdout?.removeListener("data", keep);
+  child.stderr?.removeListener("data", keep);
+  child.stdout?.resume();
+  child.stderr?.resume();
+  const pid = child.pid;
+  if (pid === undefined) {
+    throw new ProtoeventsError(Code.EmulatorFailed, "The Pub/Sub emulator has no PID");
+  }
+  return { endpoint, host, port, pid, stop };
+}

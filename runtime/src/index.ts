@@ -1,0 +1,94 @@
+/**
+ * protoevents runtime: what generated code and services import.
+ *
+ * Symbols above the "integrators" line are for users of generated code; the
+ * rest is what generated code itself calls.
+ */
+
+// Consuming
+export {
+  type Consumer,
+  type ConsumerOptions,
+  DeadLetterAttribute,
+  type DeliveryOutcome,
+  type DeliveryResult,
+  type Handler,
+  type HandlerContext,
+} from "./consumer.js";
+export * as defaults from "./default-options.js";
+export {
+  EMULATOR_COMMAND_ENV,
+  type Emulator,
+  type EmulatorOptions,
+  findEmulator,
+  startEmulator,
+} from "./emulator.js";
+// The envelope
+export {
+  CLOUDEVENTS_SPEC_VERSION,
+  CloudEventAttribute,
+  ContentType,
+  type DecodedEvent,
+  type EncodeOptions,
+  type Envelope,
+  type EventJsonView,
+  formatViolations,
+  type IncomingMessage,
+  type OutgoingMessage,
+  REDACTED,
+  redactedJson,
+  toJsonView,
+} from "./envelope.js";
+// Errors
+export {
+  Code,
+  type ErrorDetails,
+  type FieldViolation,
+  isPermanentCode,
+  isProtoeventsError,
+  NO_VIOLATIONS,
+  PermanentError,
+  ProtoeventsError,
+  reasonToString,
+} from "./errors.js";
+export { createLogger, type Logger } from "./logger.js";
+// Provisioning from the contracts
+export {
+  type ApplyResult,
+  applyPlan,
+  formatPlan,
+  type ProvisioningAction,
+  type ProvisioningPlan,
+  planProvisioning,
+  provision,
+} from "./provision.js";
+// Publishing
+export type {
+  BatchingOptions,
+  EventPublisher,
+  EventPublisherOptions,
+  PublishOptions,
+  PublishResult,
+} from "./publisher.js";
+// Connecting, the emulator, logging
+export { createPubSub, LOCAL_PROJECT_ID, type PubSubConnectionOptions } from "./pubsub-client.js";
+export { uuidv7 } from "./uuidv7.js";
+
+// ---- integrators: called by generated code -------------------------------
+
+export { type Binding, bindHandler, startConsumer } from "./consumer.js";
+export {
+  type ApplicationContract,
+  type ContractRegistry,
+  type DeadLetterContract,
+  defineApplication,
+  defineEvent,
+  defineRegistry,
+  defineSubscription,
+  type EventContract,
+  type PayloadEncoding,
+  type SubscriptionContract,
+} from "./contract.js";
+export { decodeEvent, decodeValidEvent, encodeEvent, readEnvelope } from "./envelope.js";
+export { createEventPublisher } from "./publisher.js";
+export { codePointLength } from "./text.js";

@@ -1,0 +1,201 @@
+import {
+  create,
+  type DescMessage,
+  isMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
+import type { PubSub, Topic } from "@google-cloud/pubsub";
+import type { EventContract } from "./contract.js";
+import { DEFAULT_BATCHING } from "./default-options.js";
+import {
+  type EncodeOptions,
+  encodeEvent,
+  formatViolations,
+  type OutgoingMessage,
+} from "./envelope.js";
+import { Code, ProtoeventsError } from "./errors.js";
+import { getDefaultLogger, type Logger } from "./logger.js";
+
+/** Publish batching; see {@link DEFAULT_BATCHING} for the defaults and why. */
+export interface BatchingOptions {
+  readonly maxMessages?: number;
+  readonly maxMilliseconds?: number;
+  readonly maxBytes?: number;
+}
+
+/** Options of {@link createEventPublisher}. */
+export interface EventPublisherOptions {
+  /** `ce-source` of every event: the publishing application. */
+  readonly source: string;
+  /** Batching of the underlying Pub/Sub topics. @default DEFAULT_BATCHING */
+  readonly batching?: BatchingOptions;
+  /**
+   * Check field rules before publishing and refuse an invalid event.
+   * @default true
+   */
+  readonly validate?: boolean;
+  readonly logger?: Logger;
+}
+
+/** Per-publish envelope values. */
+export interface PublishOptions {
+  /** `ce-id`. @default a new UUIDv7. Keep an event's original id when republishing it. */
+  readonly id?: string;
+  /** `ce-time`. @default now */
+  readonly time?: Date | string;
+  /** W3C trace context. */
+  readonly traceparent?: string;
+  /** Extra attributes, e.g. for subscription filters. Envelope attributes win on conflict. */
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/** What Pub/Sub assigned to a published event. */
+export interface PublishResult {
+  /** `ce-id`, the event id. */
+  readonly id: string;
+  /** The Pub/Sub message id. */
+  readonly messageId: string;
+}
+
+/**
+ * Publishes events by contract. Generated producers wrap one of these and
+ * expose one typed method per event their application may publish.
+ */
+export interface EventPublisher {
+  /**
+   * Validate, encode and publish one event. Resolves once Pub/Sub has
+   * accepted it.
+   *
+   * @throws ProtoeventsError `validation_failed` (nothing was sent) or
+   *   `publish_failed` (Pub/Sub refused or was unreachable; safe to retry with
+   *   the same `id`).
+   */
+  publish<Desc extends DescMessage>(
+    contract: EventContract<Desc>,
+    event: MessageInitShape<Desc>,
+    options?: PublishOptions,
+  ): Promise<PublishResult>;
+  /** Send every batched message now and wait for the answers. */
+  flush(): Promise<void>;
+}
+
+/**
+ * Create a publisher on a Pub/Sub client. One Pub/Sub `Topic` is kept per
+ * topic, with message ordering on when the event has an ordering key.
+ */
+export function createEventPublisher(
+  pubsub: PubSub,
+  options: EventPublisherOptions,
+): EventPublisher {
+  const topics = new Map<string, Topic>();
+  const batching = { ...DEFAULT_BATCHING, ...options.batching };
+  const validate = options.validate ?? true;
+  const source = options.source;
+  const defaultEncodeOptions: EncodeOptions = { source };
+  const log = options.logger ?? getDefaultLogger();
+
+  function topicFor(contract: Pick<EventContract, "topic" | "orderingKeyField">): Topic {
+    let topic = topics.get(contract.topic);
+    if (topic === undefined) {
+      topic = pubsub.topic(contract.topic, {
+        batching,
+        messageOrdering: contract.orderingKeyField !== undefined,
+      });
+      topics.set(contract.topic, topic);
+    }
+    return topic;
+  }
+
+  function send(
+    contract: Pick<EventContract, "type" | "topic">,
+    topic: Topic,
+    message: OutgoingMessage,
+  ): Promise<PublishResult> {
+    const id = message.attributes["ce-id"] as string;
+    // One `then` rather than an async function: this runs once per event.
+    return topic.publishMessage(message).then(
+      (messageId) => {
+        if (log.isLevelEnabled("debug")) {
+          log.debug(
+            {
+              op: "publish",
+              eventId: id,
+              eventType: contract.type,
+              topic: contract.topic,
+              messageId,
+            },
+            "published",
+          );
+        }
+        return { id, messageId };
+      },
+      (cause: unknown) => {
+        if (message.orderingKey !== undefined) {
+          // The client pauses an ordering key after a failed publish so later
+          // events cannot overtake it. The caller retries this event, so the
+          // key must accept publishes again.
+          topic.resumePublishing(message.orderingKey);
+        }
+        const error = new ProtoeventsError(
+          Code.PublishFailed,
+          `Pub/Sub did not accept ${contract.type} event ${id} on topic ${contract.topic}: ${(cause as Error).message}`,
+          { cause },
+        );
+        log.warn(
+          {
+            op: "publish",
+            eventId: id,
+            eventType: contract.type,
+            topic: contract.topic,
+            err: error,
+          },
+          "publish failed",
+        );
+        throw error;
+      },
+    );
+  }
+
+  return {
+    publish<Desc extends DescMessage>(
+      contract: EventContract<Desc>,
+      init: MessageInitShape<Desc>,
+      publishOptions?: PublishOptions,
+    ): Promise<PublishResult> {
+      const event: MessageShape<Desc> = isMessage(init, contract.schema)
+        ? init
+        : create(contract.schema, init);
+      if (validate) {
+        const violations = contract.validate(event);
+        if (violations.length > 0) {
+          return Promise.reject(
+            new ProtoeventsError(
+              Code.ValidationFailed,
+              `${contract.type} breaks its field rules, nothing was published: ${formatViolations(violations)}`,
+              { details: { violations } },
+            ),
+          );
+        }
+      }
+      const message = encodeEvent(
+        contract,
+        event,
+        publishOptions === undefined
+          ? defaultEncodeOptions
+          : {
+              source,
+              id: publishOptions.id,
+              time: publishOptions.time,
+              traceparent: publishOptions.traceparent,
+              attributes: publishOptions.attributes,
+            },
+      );
+      return send(contract, topicFor(contract), message);
+    },
+
+    async flush(): Promise<void> {
+      await Promise.all([...topics.values()].map((topic) => topic.flush()));
+    },
+  };
+}

@@ -1,0 +1,384 @@
+/**
+ * `npm run bench`: protoevents against the raw @google-cloud/pubsub client,
+ * in one process, on a real emulator started here. Each round runs both sides
+ * back to back (alternating which goes first) and the ratio is taken per
+ * round, so machine noise hits both alike.
+ *
+ *   publish           the producer's publish path (what generated producers
+ *                     call) vs raw `topic.publishMessage` of the same bytes and
+ *                     CloudEvents attributes (a fresh ce-id and ce-time per
+ *                     message, as any raw publisher must), same batching
+ *   publish-ordered   the same with the contract's ordering keys (1,000 keys)
+ *   publish-overhead  the producer's own CPU per message (validate, id, time,
+ *                     attributes) on top of encoding the payload, no I/O
+ *   subscribe         generated consumer (decode, validate, dispatch, ack) vs a
+ *                     raw subscriber that decodes and acks, same maxStreams
+ *
+ * Options: --messages N (default 20000), --rounds N (default 5), --only name.
+ */
+import { randomUUID } from "node:crypto";
+import { parseArgs } from "node:util";
+import { create, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { Message, PubSub } from "@google-cloud/pubsub";
+import { PaymentServiceSubscriptions } from "../../generated/checkout/v1/applications_pe.js";
+import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
+import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js";
+import { bindHandler, startConsumer } from "../../runtime/src/consumer.js";
+import { DEFAULT_BATCHING } from "../../runtime/src/default-options.js";
+import { startEmulator } from "../../runtime/src/emulator.js";
+import { encodeEvent } from "../../runtime/src/envelope.js";
+import { createLogger } from "../../runtime/src/logger.js";
+import { createEventPublisher } from "../../runtime/src/publisher.js";
+import { createPubSub } from "../../runtime/src/pubsub-client.js";
+import { type BenchResult, formatTable, summarise, writeResults } from "./report.js";
+
+const { values: args } = parseArgs({
+  options: {
+    messages: { type: "string", default: "20000" },
+    rounds: { type: "string", default: "5" },
+    only: { type: "string" },
+    out: { type: "string", default: "bench-results/latest.json" },
+  },
+});
+const MESSAGES = Number.parseInt(args.messages, 10);
+const ROUNDS = Number.parseInt(args.rounds, 10);
+/** Streams per subscription on both sides of the subscribe benchmark. */
+const MAX_STREAMS = 4;
+const quiet = createLogger({ app: "bench" });
+quiet.level = "error";
+
+function orders(count: number): Array<MessageShape<typeof OrderPlacedSchema>> {
+  return Array.from({ length: count }, (_, i) =>
+    create(OrderPlacedSchema, {
+      orderId: `ord-${i}`,
+      customerId: `cust-${i % 97}`,
+      customerEmail: `c${i % 97}@example.com`,
+      items: [
+        {
+          productId: "sku-keyboard",
+          quantity: 1,
+          unitPrice: { currencyCode: "EUR", amountMinor: 7990n },
+        },
+        {
+          productId: "sku-mouse",
+          quantity: 2,
+          unitPrice: { currencyCode: "EUR", amountMinor: 2495n },
+        },
+      ],
+      total: { currencyCode: "EUR", amountMinor: 12980n },
+      shippingAddress: {
+        recipientName: "Ada Lovelace",
+        line1: "12 St James's Square",
+        city: "London",
+        countryCode: "GB",
+      },
+      paymentToken: "tok_visa_4242",
+      placedAt: timestampFromDate(new Date()),
+    }),
+  );
+}
+
+/**
+ * Attributes of the raw side: the same CloudEvents envelope, written by hand
+ * the way a raw-client user would: constant attributes built once, a fresh
+ * `ce-id` (crypto.randomUUID) and `ce-time` per message. The producer's own
+ * cost is everything beyond that.
+ */
+function rawAttributesFactory(): () => Record<string, string> {
+  const constant = encodeEvent(
+    OrderPlacedEvent,
+    orders(1)[0] as MessageShape<typeof OrderPlacedSchema>,
+    {
+      source: "order",
+    },
+  ).attributes;
+  return () => ({
+    ...constant,
+    "ce-id": randomUUID(),
+    "ce-time": new Date().toISOString(),
+  });
+}
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * Publish throughput. `unordered` uses a copy of the OrderPlaced contract
+ * without an ordering key, so both sides batch freely (the raw figures in
+ * DESIGN.md are of this kind). `ordered` publishes the contract as generated,
+ * with ordering keys spread over 1,000 orders: the client batches per key, so
+ * this is the cost of ordering, paid alike by both sides.
+ */
+async function benchPublish(
+  pubsub: PubSub,
+  variant: "unordered" | "ordered",
+): Promise<BenchResult> {
+  const ordered = variant === "ordered";
+  const events = orders(MESSAGES).map((event, i) => {
+    event.orderId = `ord-${i % 1000}`;
+    return event;
+  });
+  const attributes = rawAttributesFactory();
+  const contract = ordered
+    ? OrderPlacedEvent
+    : { ...OrderPlacedEvent, orderingKeyField: undefined, orderingKey: undefined };
+  const topicName = `bench.publish-${variant}`;
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  // Nobody subscribes: the benchmark measures the publish path only.
+  await pubsub.createTopic(topicName);
+  const target = { ...contract, topic: topicName };
+  const protoevents = async () => {
+    const publisher = createEventPublisher(pubsub, { source: "order", logger: quiet });
+    const seconds = await timed(async () => {
+      await Promise.all(events.map((event) => publisher.publish(target, event)));
+    });
+    measured.push(MESSAGES / seconds);
+  };
+  const raw = async () => {
+    const topic = pubsub.topic(topicName, { batching: DEFAULT_BATCHING, messageOrdering: ordered });
+    const seconds = await timed(async () => {
+      await Promise.all(
+        events.map((event) => {
+          const bytes = toBinary(OrderPlacedSchema, event);
+          const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+          return topic.publishMessage(
+            ordered
+              ? { data, attributes: attributes(), orderingKey: event.orderId }
+              : { data, attributes: attributes() },
+          );
+        }),
+      );
+    });
+    baseline.push(MESSAGES / seconds);
+  };
+  // Warm-up of the client, the channel and the JIT; not counted.
+  await raw();
+  await protoevents();
+  baseline.length = 0;
+  measured.length = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 0) {
+      await protoevents();
+      await raw();
+    } else {
+      await raw();
+      await protoevents();
+    }
+  }
+  return summarise(
+    variant === "ordered" ? "publish-ordered" : "publish",
+    "msg/s",
+    "higher",
+    measured,
+    baseline,
+    `${MESSAGES} OrderPlaced per round${ordered ? " over 1,000 ordering keys" : ", no ordering key"}, batching ${JSON.stringify(DEFAULT_BATCHING)}`,
+  );
+}
+
+/**
+ * CPU per message of preparing a publish, without I/O. Measured in many short
+ * chunks, alternating sides, and summarised by the median: a GC pause lands
+ * in a few chunks and does not move the median.
+ */
+function benchPublishOverhead(): BenchResult {
+  const CHUNK = 1000;
+  const CHUNKS = Math.max(50, Math.round((MESSAGES / CHUNK) * ROUNDS * 2));
+  const events = orders(CHUNK);
+  // The strictest baseline: encoding only, one attributes object for all.
+  const attributes = encodeEvent(
+    OrderPlacedEvent,
+    events[0] as MessageShape<typeof OrderPlacedSchema>,
+    {
+      source: "order",
+    },
+  ).attributes;
+  let sink = 0;
+  const protoevents = () => {
+    const start = process.hrtime.bigint();
+    for (const event of events) {
+      // What EventPublisher.publish does before handing the message to the client.
+      if (OrderPlacedEvent.validate(event).length > 0) {
+        throw new Error("invalid sample");
+      }
+      sink += encodeEvent(OrderPlacedEvent, event, { source: "order" }).data.length;
+    }
+    return Number(process.hrtime.bigint() - start) / 1e3 / CHUNK;
+  };
+  const raw = () => {
+    const start = process.hrtime.bigint();
+    for (const event of events) {
+      const bytes = toBinary(OrderPlacedSchema, event);
+      const message = {
+        data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        attributes,
+        orderingKey: event.orderId,
+      };
+      sink += message.data.length;
+    }
+    return Number(process.hrtime.bigint() - start) / 1e3 / CHUNK;
+  };
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  for (let warm = 0; warm < 20; warm++) {
+    protoevents();
+    raw();
+  }
+  for (let chunk = 0; chunk < CHUNKS; chunk++) {
+    if (chunk % 2 === 0) {
+      measured.push(protoevents());
+      baseline.push(raw());
+    } else {
+      baseline.push(raw());
+      measured.push(protoevents());
+    }
+  }
+  if (sink === 0) {
+    throw new Error("unreachable");
+  }
+  const result = summarise("publish-overhead", "µs/msg", "lower", measured, baseline);
+  const own = result.value - result.baseline;
+  return {
+    ...result,
+    note: `the producer's own cost: ${own.toFixed(3)} µs per message (validate, UUIDv7, ce-time, attributes) on top of encoding; ${CHUNKS} chunks of ${CHUNK}`,
+  };
+}
+
+async function benchSubscribe(pubsub: PubSub): Promise<BenchResult> {
+  const events = orders(MESSAGES);
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  const flowControl = { maxMessages: 1000, allowExcessMessages: false };
+  const template = PaymentServiceSubscriptions.chargeOrder;
+  for (let round = 0; round < ROUNDS; round++) {
+    const topicName = `bench.subscribe-${round}`;
+    const [topic] = await pubsub.createTopic(topicName);
+    const ours = `bench.protoevents-${round}`;
+    const theirs = `bench.raw-${round}`;
+    await topic.createSubscription(ours, { ackDeadlineSeconds: 60 });
+    await topic.createSubscription(theirs, { ackDeadlineSeconds: 60 });
+    const publisher = pubsub.topic(topicName, { batching: DEFAULT_BATCHING });
+    await Promise.all(
+      events.map((event) =>
+        publisher.publishMessage(encodeEvent(OrderPlacedEvent, event, { source: "order" })),
+      ),
+    );
+    const protoevents = async () => {
+      let received = 0;
+      let done: () => void = () => {};
+      const all = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      const subscription = {
+        ...template,
+        event: OrderPlacedEvent,
+        name: ours,
+        deadLetter: undefined,
+      };
+      const seconds = await timed(async () => {
+        const consumer = startConsumer(
+          pubsub,
+          [
+            bindHandler(subscription, () => {
+              received++;
+              if (received === MESSAGES) {
+                done();
+              }
+            }),
+          ],
+          { maxStreams: MAX_STREAMS, maxMessagesInFlight: flowControl.maxMessages, logger: quiet },
+        );
+        await all;
+        await consumer.close();
+      });
+      measured.push(MESSAGES / seconds);
+    };
+    const raw = async () => {
+      let received = 0;
+      const seconds = await timed(async () => {
+        const subscription = pubsub.subscription(theirs, {
+          flowControl,
+          streamingOptions: { maxStreams: MAX_STREAMS },
+        });
+        await new Promise<void>((resolve) => {
+          subscription.on("message", (message: Message) => {
+            // The same codec as the consumer: decode the payload, then ack.
+            decodedBytes += fromBinary(OrderPlacedSchema, message.data).orderId.length;
+            message.ack();
+            received++;
+            if (received === MESSAGES) {
+              resolve();
+            }
+          });
+          subscription.on("error", () => {});
+        });
+        await subscription.close();
+      });
+      baseline.push(MESSAGES / seconds);
+    };
+    if (round % 2 === 0) {
+      await protoevents();
+      await raw();
+    } else {
+      await raw();
+      await protoevents();
+    }
+  }
+  return summarise(
+    "subscribe",
+    "msg/s",
+    "higher",
+    measured,
+    baseline,
+    `${MESSAGES} OrderPlaced per round, maxStreams ${MAX_STREAMS}; the emulator paces each stream`,
+  );
+}
+
+let decodedBytes = 0;
+
+async function main(): Promise<void> {
+  const wanted = (name: string) => args.only === undefined || args.only === name;
+  const results: BenchResult[] = [];
+  if (wanted("publish-overhead")) {
+    results.push(benchPublishOverhead());
+  }
+  if (wanted("publish") || wanted("publish-ordered") || wanted("subscribe")) {
+    const emulator = await startEmulator();
+    try {
+      for (const variant of ["unordered", "ordered"] as const) {
+        if (wanted(variant === "ordered" ? "publish-ordered" : "publish")) {
+          const pubsub = createPubSub({
+            projectId: `bench-publish-${variant}`,
+            emulatorHost: emulator.endpoint,
+          });
+          results.push(await benchPublish(pubsub, variant));
+          await pubsub.close();
+        }
+      }
+      if (wanted("subscribe")) {
+        const pubsub = createPubSub({
+          projectId: "bench-subscribe",
+          emulatorHost: emulator.endpoint,
+        });
+        results.push(await benchSubscribe(pubsub));
+        await pubsub.close();
+      }
+    } finally {
+      await emulator.stop();
+    }
+  }
+  process.stdout.write(`${formatTable(results)}\n`);
+  for (const r of results) {
+    if (r.note !== undefined) {
+      process.stdout.write(`- ${r.name}: ${r.note}\n`);
+    }
+  }
+  await writeResults(args.out, results);
+  process.stdout.write(`written to ${args.out} (decoded ${decodedBytes > 0 ? "ok" : "nothing"})\n`);
+}
+
+await main();

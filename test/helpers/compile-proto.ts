@@ -1,0 +1,53 @@
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { create, fromBinary } from "@bufbuild/protobuf";
+import {
+  type CodeGeneratorRequest,
+  CodeGeneratorRequestSchema,
+  FileDescriptorSetSchema,
+} from "@bufbuild/protobuf/wkt";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const buf = join(root, "node_modules", ".bin", "buf");
+
+/**
+ * Compile inline .proto sources with the real buf CLI (next to our
+ * options.proto) and return a CodeGeneratorRequest for them, so tests can
+ * run the plugin in-process with `plugin.run(request)`.
+ */
+export async function compileRequest(
+  files: Record<string, string>,
+  parameter = "target=ts,import_extension=js",
+): Promise<CodeGeneratorRequest> {
+  const dir = await mkdtemp(join(tmpdir(), "protoevents-codegen-"));
+  try {
+    await writeFile(join(dir, "buf.yaml"), "version: v2\n");
+    const options = await readFile(join(root, "proto/protoevents/v1/options.proto"), "utf8");
+    await mkdir(join(dir, "protoevents/v1"), { recursive: true });
+    await writeFile(join(dir, "protoevents/v1/options.proto"), options);
+    for (const [name, content] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, name)), { recursive: true });
+      await writeFile(join(dir, name), content);
+    }
+    const out = join(dir, "image.binpb");
+    try {
+      await promisify(execFile)(buf, ["build", dir, "--as-file-descriptor-set", "-o", out]);
+    } catch (error) {
+      throw new Error(
+        `buf build failed: ${(error as { stderr?: string }).stderr ?? String(error)}`,
+      );
+    }
+    const set = fromBinary(FileDescriptorSetSchema, await readFile(out));
+    return create(CodeGeneratorRequestSchema, {
+      fileToGenerate: Object.keys(files),
+      parameter,
+      protoFile: set.file,
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

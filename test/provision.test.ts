@@ -1,0 +1,321 @@
+import type { PubSub } from "@google-cloud/pubsub";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { registry } from "../generated/protoevents_registry.js";
+import type { ContractRegistry, SubscriptionContract } from "../runtime/src/contract.js";
+import { startEmulator } from "../runtime/src/emulator.js";
+import { Code, isProtoeventsError } from "../runtime/src/errors.js";
+import {
+  applyPlan,
+  formatPlan,
+  type ProvisioningPlan,
+  planProvisioning,
+  provision,
+} from "../runtime/src/provision.js";
+import { createPubSub } from "../runtime/src/pubsub-client.js";
+
+/**
+ * The emulator for this file: the run's shared one when the global setup
+ * provides it, else one of our own. Tests isolate by project id.
+ */
+async function useEmulator(): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const shared = inject("emulatorHost");
+  if (typeof shared === "string" && shared !== "") {
+    return { endpoint: shared, stop: async () => {} };
+  }
+  return startEmulator();
+}
+
+let emulator: { endpoint: string; stop: () => Promise<void> };
+const clients: PubSub[] = [];
+const runId = Date.now().toString(36);
+let projects = 0;
+
+/** A client on a project of its own, so no test sees another's resources. */
+function freshProject(): PubSub {
+  projects += 1;
+  const client = createPubSub({
+    projectId: `prov-${runId}-${projects}`,
+    emulatorHost: emulator.endpoint,
+  });
+  clients.push(client);
+  return client;
+}
+
+beforeAll(async () => {
+  emulator = await useEmulator();
+});
+
+afterAll(async () => {
+  await Promise.all(clients.map((client) => client.close()));
+  await emulator?.stop();
+});
+
+/** A copy of the registry with one subscription's contract changed. */
+function withSubscription(
+  name: string,
+  patch: Partial<Omit<SubscriptionContract, "kind">>,
+): ContractRegistry {
+  return {
+    events: registry.events,
+    applications: registry.applications.map((app) => ({
+      ...app,
+      subscriptions: app.subscriptions.map((sub) =>
+        sub.name === name ? { ...sub, ...patch } : sub,
+      ),
+    })),
+  };
+}
+
+const subscriptionContracts = registry.applications.flatMap((app) => app.subscriptions);
+const eventTopics = new Set(registry.events.map((event) => event.topic));
+const deadLetterTopics = subscriptionContracts.flatMap((sub) =>
+  sub.deadLetter === undefined ? [] : [sub.deadLetter.topic],
+);
+const deadLetterSubscriptions = subscriptionContracts.flatMap((sub) =>
+  sub.deadLetter === undefined ? [] : [sub.deadLetter.subscription],
+);
+/**
+ * Every resource the contracts need: each event topic, and per subscription
+ * (every one dead-letters) the subscription, its dead-letter topic and the
+ * subscription on that. Derived, so a regenerated registry keeps the tests valid.
+ */
+const total = eventTopics.size + 3 * subscriptionContracts.length;
+
+function names(plan: ProvisioningPlan, resource: "topic" | "subscription"): string[] {
+  return plan.actions.filter((a) => a.resource === resource).map((a) => a.name);
+}
+
+function shortNames(resources: ReadonlyArray<{ name: string }>): string[] {
+  return resources.map((r) => r.name.slice(r.name.lastIndexOf("/") + 1)).sort();
+}
+
+describe("planProvisioning and applyPlan", () => {
+  it("should create every topic and subscription on an empty project", async () => {
+    const pubsub = freshProject();
+    expect(eventTopics.size).toBe(12);
+    expect(deadLetterTopics).toHaveLength(subscriptionContracts.length);
+
+    const plan = await planProvisioning(pubsub, registry);
+    expect(plan.actions.every((a) => a.kind === "create")).toBe(true);
+    const topics = [...eventTopics, ...deadLetterTopics].sort();
+    const subscriptions = [
+      ...subscriptionContracts.map((sub) => sub.name),
+      ...deadLetterSubscriptions,
+    ].sort();
+    expect(names(plan, "topic").sort()).toEqual(topics);
+    expect(names(plan, "subscription").sort()).toEqual(subscriptions);
+    expect(plan.actions).toHaveLength(total);
+
+    const result = await applyPlan(pubsub, plan);
+    expect(result.created).toHaveLength(total);
+    expect(result.alreadyExisted).toEqual([]);
+    const [existingTopics] = await pubsub.getTopics();
+    const [existingSubscriptions] = await pubsub.getSubscriptions();
+    expect(shortNames(existingTopics)).toEqual(topics);
+    expect(shortNames(existingSubscriptions)).toEqual(subscriptions);
+
+    const [metadata] = await pubsub.subscription("order.on-payment-processed").getMetadata();
+    expect(metadata.topic).toBe(`projects/${pubsub.projectId}/topics/checkout.payment-processed`);
+    expect(metadata.deadLetterPolicy).toEqual({
+      deadLetterTopic: `projects/${pubsub.projectId}/topics/order.on-payment-processed.dead-letter`,
+      maxDeliveryAttempts: 10,
+    });
+    expect(metadata.retryPolicy?.minimumBackoff?.seconds).toBe("1");
+    expect(metadata.retryPolicy?.maximumBackoff?.seconds).toBe("60");
+    expect(metadata.enableMessageOrdering).toBe(true);
+    expect(metadata.ackDeadlineSeconds).toBe(30);
+
+    const [deadLetters] = await pubsub
+      .subscription("order.on-payment-processed.dead-letter")
+      .getMetadata();
+    expect(deadLetters.topic).toBe(
+      `projects/${pubsub.projectId}/topics/order.on-payment-processed.dead-letter`,
+    );
+    expect(deadLetters.deadLetterPolicy).toBeNull();
+    expect(deadLetters.messageRetentionDuration?.seconds).toBe(String(7 * 24 * 3600));
+  });
+
+  it("should plan nothing to do when provisioning twice", async () => {
+    const pubsub = freshProject();
+    const first = await provision(pubsub, registry, { dryRun: false });
+    expect(first.applied).toBe(true);
+
+    const second = await provision(pubsub, registry, { dryRun: false });
+    expect(second.plan.actions.map((a) => a.kind)).toEqual(
+      second.plan.actions.map(() => "unchanged"),
+    );
+    expect(second.result).toEqual({
+      created: [],
+      alreadyExisted: [],
+      updated: [],
+      unchanged: total,
+    });
+  });
+
+  it("should change nothing on a dry run", async () => {
+    const pubsub = freshProject();
+    const { plan, applied, result } = await provision(pubsub, registry, { dryRun: true });
+    expect(applied).toBe(false);
+    expect(result).toBeUndefined();
+    expect(plan.actions.every((a) => a.kind === "create")).toBe(true);
+    const [topics] = await pubsub.getTopics();
+    expect(topics).toEqual([]);
+  });
+
+  it("should update the ack deadline and max delivery attempts in place", async () => {
+    const pubsub = freshProject();
+    await provision(pubsub, registry, { dryRun: false });
+    const changed = withSubscription("payment.charge-order", {
+      ackDeadlineSeconds: 90,
+      maxDeliveryAttempts: 12,
+    });
+
+    const plan = await planProvisioning(pubsub, changed);
+    const updates = plan.actions.filter((a) => a.kind !== "unchanged");
+    expect(updates).toHaveLength(1);
+    expect(updates[0]).toMatchObject({
+      kind: "update",
+      resource: "subscription",
+      name: "payment.charge-order",
+      changes: [
+        { field: "deadLetterPolicy.maxDeliveryAttempts", from: 10, to: 12 },
+        { field: "ackDeadlineSeconds", from: 60, to: 90 },
+      ],
+    });
+
+    const result = await applyPlan(pubsub, plan);
+    expect(result.updated).toEqual([{ resource: "subscription", name: "payment.charge-order" }]);
+    const [metadata] = await pubsub.subscription("payment.charge-order").getMetadata();
+    expect(metadata.ackDeadlineSeconds).toBe(90);
+    expect(metadata.deadLetterPolicy?.maxDeliveryAttempts).toBe(12);
+    // The rest of the subscription is untouched.
+    expect(metadata.retryPolicy?.maximumBackoff?.seconds).toBe("120");
+
+    const again = await planProvisioning(pubsub, changed);
+    expect(again.actions.every((a) => a.kind === "unchanged")).toBe(true);
+  });
+
+  it("should refuse a changed filter or ordering without changing anything", async () => {
+    const pubsub = freshProject();
+    await provision(pubsub, registry, { dryRun: false });
+    const changed = withSubscription("order.on-payment-failed", {
+      filter: 'attributes.ce-type = "checkout.v1.PaymentFailed"',
+      ordered: false,
+      ackDeadlineSeconds: 45,
+    });
+    const orderingOnly = withSubscription("payment.charge-order", { ordered: true });
+
+    const plan = await planProvisioning(pubsub, changed);
+    const conflict = plan.actions.find((a) => a.kind === "conflict");
+    expect(plan.actions.filter((a) => a.kind === "conflict")).toHaveLength(1);
+    expect(conflict?.name).toBe("order.on-payment-failed");
+    expect(conflict?.detail).toContain("a filter cannot be changed on an existing subscription");
+    expect(conflict?.detail).toContain("message ordering cannot be turned on or off");
+    expect(conflict?.detail).toContain("create a new subscription with a new name in the contract");
+    expect(conflict?.changes).toContainEqual({
+      field: "enableMessageOrdering",
+      from: true,
+      to: false,
+    });
+
+    const orderingPlan = await planProvisioning(pubsub, orderingOnly);
+    expect(orderingPlan.actions.find((a) => a.kind === "conflict")).toMatchObject({
+      name: "payment.charge-order",
+      changes: [{ field: "enableMessageOrdering", from: false, to: true }],
+    });
+
+    const refused = await applyPlan(pubsub, plan).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(isProtoeventsError(refused) && refused.code).toBe(Code.ProvisioningConflict);
+    expect(isProtoeventsError(refused) && refused.message).toContain("order.on-payment-failed");
+    const [metadata] = await pubsub.subscription("order.on-payment-failed").getMetadata();
+    expect(metadata.filter).toBe("");
+    expect(metadata.enableMessageOrdering).toBe(true);
+    expect(metadata.ackDeadlineSeconds).toBe(30);
+  });
+
+  it("should create labels and plan label changes as updates", async () => {
+    const pubsub = freshProject();
+    await provision(pubsub, registry, { dryRun: false, labels: { system: "checkout" } });
+    const [metadata] = await pubsub.subscription("payment.charge-order").getMetadata();
+    expect(metadata.labels).toEqual({ system: "checkout" });
+
+    const same = await planProvisioning(pubsub, registry, { labels: { system: "checkout" } });
+    expect(same.actions.every((a) => a.kind === "unchanged")).toBe(true);
+    // Without the option labels are not managed.
+    const unmanaged = await planProvisioning(pubsub, registry);
+    expect(unmanaged.actions.every((a) => a.kind === "unchanged")).toBe(true);
+
+    // The emulator cannot apply label updates (it rejects the update mask); plan only.
+    const relabel = await planProvisioning(pubsub, registry, { labels: { team: "payments" } });
+    expect(relabel.actions.every((a) => a.kind === "update")).toBe(true);
+    expect(relabel.actions[0]?.changes).toEqual([
+      { field: "labels.team", from: null, to: "payments" },
+      { field: "labels.system", from: "checkout", to: null },
+    ]);
+  });
+
+  it("should take resources created since planning as success", async () => {
+    const pubsub = freshProject();
+    const plan = await planProvisioning(pubsub, registry);
+    await pubsub.createTopic("checkout.order-placed");
+
+    const result = await applyPlan(pubsub, plan);
+    expect(result.alreadyExisted).toEqual([{ resource: "topic", name: "checkout.order-placed" }]);
+    expect(result.created).toHaveLength(total - 1);
+  });
+});
+
+describe("formatPlan", () => {
+  it("should mark every action and end with the summary", async () => {
+    const pubsub = freshProject();
+    await pubsub.createTopic("checkout.order-placed");
+    const plan = await planProvisioning(pubsub, registry);
+    const text = formatPlan(plan);
+    expect(text).toContain("= topic checkout.order-placed: up to date");
+    expect(text).toContain(
+      "+ topic checkout.payment-processed: event topic of checkout.v1.PaymentProcessed",
+    );
+    expect(text).toMatch(/^\+ subscription payment\.charge-order: on checkout\.order-placed, /m);
+    expect(text.split("\n").at(-1)).toBe(
+      `${total - 1} to create, 0 to update, 1 unchanged, 0 conflicts`,
+    );
+    // The emulator needs no IAM grants.
+    expect(text).not.toContain("gcloud");
+
+    await applyPlan(pubsub, plan);
+    const changed = withSubscription("payment.charge-order", { ackDeadlineSeconds: 90 });
+    const updateText = formatPlan(await planProvisioning(pubsub, changed));
+    expect(updateText).toContain(
+      "~ subscription payment.charge-order: ackDeadlineSeconds: 60 → 90",
+    );
+    expect(updateText.split("\n").at(-1)).toBe(
+      `0 to create, 1 to update, ${total - 1} unchanged, 0 conflicts`,
+    );
+
+    const conflicting = withSubscription("payment.charge-order", { filter: 'attributes.x = "y"' });
+    const conflictText = formatPlan(await planProvisioning(pubsub, conflicting));
+    expect(conflictText).toMatch(
+      /^! subscription payment\.charge-order: filter: "" → .*a filter cannot be changed/m,
+    );
+    expect(conflictText).toContain(`0 to create, 0 to update, ${total - 1} unchanged, 1 conflict`);
+  });
+
+  it("should list the IAM grants for dead-letter policies on real Pub/Sub", async () => {
+    const plan = await planProvisioning(freshProject(), registry);
+    const text = formatPlan({ ...plan, emulator: false });
+    expect(text).toContain(
+      `gcloud pubsub topics add-iam-policy-binding payment.charge-order.dead-letter --project=${plan.projectId} ` +
+        "--member=serviceAccount:service-<PROJECT_NUMBER>@gcp-sa-pubsub.iam.gserviceaccount.com --role=roles/pubsub.publisher",
+    );
+    expect(text).toContain(
+      "gcloud pubsub subscriptions add-iam-policy-binding payment.charge-order ",
+    );
+    expect(text.match(/--role=roles\/pubsub\.subscriber/g)).toHaveLength(
+      subscriptionContracts.length,
+    );
+    expect(text.match(/--role=roles\/pubsub\.publisher/g)).toHaveLength(deadLetterTopics.length);
+  });
+});
