@@ -119,7 +119,8 @@ function buildProgram(): Command {
         if (options.dryRun) {
           process.stdout.write("dry run: nothing was changed\n");
         } else if (applied) {
-          process.stdout.write("applied\n");
+          const changes = plan.actions.filter((a) => a.kind !== "unchanged").length;
+          process.stdout.write(changes === 0 ? "nothing to change\n" : "applied\n");
         }
       } finally {
         await pubsub.close();

@@ -1,6 +1,10 @@
 import { create, equals } from "@bufbuild/protobuf";
 import { describe, expect, expectTypeOf, it } from "vitest";
-import type { OrderSagaServiceHandlers } from "../../generated/checkout/v1/applications_pe.js";
+import type {
+  OrderSagaServiceHandlers,
+  PaymentServiceHandlers,
+  PaymentServicePublisher,
+} from "../../generated/checkout/v1/applications_pe.js";
 import type { Money } from "../../generated/checkout/v1/common_pb.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import {
@@ -274,6 +278,19 @@ describe("generated types", () => {
     void missing;
     expectTypeOf<OrderPlacedInput>().toMatchTypeOf<
       { orderId: string } | { $typeName: "checkout.v1.OrderPlaced" }
+    >();
+  });
+
+  it("should flag a handler implementation that misses a consumer rpc", () => {
+    // @ts-expect-error refundOrder is a consumer rpc of PaymentService, so it must be handled
+    const handlers: PaymentServiceHandlers = { chargeOrder() {} };
+    void handlers;
+  });
+
+  it("should type a publisher to exactly the events its application declares", () => {
+    expectTypeOf<PaymentServicePublisher>().toHaveProperty("publishPaymentProcessed");
+    expectTypeOf<keyof PaymentServicePublisher>().toEqualTypeOf<
+      "publishPaymentProcessed" | "publishPaymentFailed" | "publishPaymentRefunded" | "flush"
     >();
   });
 
