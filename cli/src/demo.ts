@@ -4,8 +4,8 @@ import {
   createOrderSagaServicePublisher,
   createPaymentServicePublisher,
   PaymentServiceSubscriptions,
-  subscribeOrderSagaService,
-  subscribePaymentService,
+  subscribeOrderSagaServiceAtLeastOnce,
+  subscribePaymentServiceAtLeastOnce,
 } from "../../generated/checkout/v1/applications_pe.js";
 import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js";
 import { PaymentDeclineCode } from "../../generated/checkout/v1/payment_events_pb.js";
@@ -58,7 +58,7 @@ export async function runDemo(options: { orders: number; rate: number }): Promis
       outcomes: 0,
     };
     const payments = createPaymentServicePublisher(pubsub, { logger: log });
-    const paymentConsumer = subscribePaymentService(
+    const paymentConsumer = subscribePaymentServiceAtLeastOnce(
       pubsub,
       {
         async chargeOrder(event, context) {
@@ -107,7 +107,7 @@ export async function runDemo(options: { orders: number; rate: number }): Promis
     const count = () => {
       counts.outcomes++;
     };
-    const sagaConsumer = subscribeOrderSagaService(
+    const sagaConsumer = subscribeOrderSagaServiceAtLeastOnce(
       pubsub,
       {
         onPaymentProcessed: count,

@@ -958,122 +958,249 @@ export class FileEmitter {
     f.print("});");
     f.print();
 
+    const source = JSON.stringify(app.name);
+    const publishes = app.publishes.length > 0;
+    if (publishes) {
+      this.emitPublisher(app, base, source, pubsub);
+    }
     if (app.subscriptions.length > 0) {
-      const handlerContext = this.rt("HandlerContext", true);
-      f.print(
-        f.jsDoc(
-          `The business logic of application \`${app.name}\`: one method per consumer rpc of ${service.typeName}. ` +
-            "Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); " +
-            "throw a PermanentError to dead-letter at once.\n\n" +
-            "Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.",
-        ),
-      );
-      f.print(f.export("interface", `${base}Handlers`), " {");
-      for (const sub of app.subscriptions) {
-        const rpcComment = leadingComment(sub.method);
-        const settings = `Subscription \`${sub.name}\`: ${sub.maxDeliveryAttempts} delivery attempts, ack deadline ${sub.ackDeadlineSeconds} s, backoff ${sub.minBackoffSeconds}–${sub.maxBackoffSeconds} s${sub.ordered ? ", ordered" : ""}${sub.deadLetter ? `, dead letters to \`${sub.name}${DEAD_LETTER_SUFFIX}\`` : ", no dead-letter topic"}.`;
-        f.print(f.jsDoc(`${rpcComment === "" ? "" : `${rpcComment}\n\n`}${settings}`, "  "));
-        f.print(
-          `  ${camel(sub.method.name)}(event: `,
-          ...this.validOf(sub.event.desc),
-          ", context: ",
-          handlerContext,
-          "<typeof ",
-          f.importSchema(sub.event.desc, true),
-          ">): Promise<void> | void;",
-        );
-      }
-      f.print("}");
-      f.print();
-      f.print(
-        f.jsDoc(
-          `Start consuming every subscription of application \`${app.name}\` (${app.subscriptions.map((s) => `\`${s.name}\``).join(", ")}) with the handlers. Close the returned consumer to stop gracefully.`,
-        ),
-      );
-      f.print(
-        f.export("function", `subscribe${base}`),
-        "(pubsub: ",
-        pubsub,
-        `, handlers: ${base}Handlers, options?: `,
-        this.rt("ConsumerOptions", true),
-        "): ",
-        this.rt("Consumer", true),
-        " {",
-      );
-      f.print("  return ", this.rt("startConsumer"), "(pubsub, [");
-      for (const sub of app.subscriptions) {
-        const method = camel(sub.method.name);
-        f.print(
-          "    ",
-          this.rt("bindHandler"),
-          `(${base}Subscriptions.${method}, (event, context) => handlers.${method}(event as `,
-          ...this.validOf(sub.event.desc),
-          ", context)),",
-        );
-      }
-      f.print("  ], options);");
-      f.print("}");
-      f.print();
+      this.emitConsumer(app, base, pubsub, publishes);
     }
+  }
 
-    if (app.publishes.length > 0) {
-      const publishOptions = this.rt("PublishOptions", true);
-      const publishResult = this.rt("PublishResult", true);
+  private emitPublisher(
+    app: ApplicationModel,
+    base: string,
+    source: string,
+    pubsub: Printable,
+  ): void {
+    const f = this.f;
+    const publishOptions = this.rt("PublishOptions", true);
+    const publishResult = this.rt("PublishResult", true);
+    f.print(
+      f.jsDoc(
+        `The events application \`${app.name}\` may publish, and no others. Each method checks the field rules first and refuses an invalid event.`,
+      ),
+    );
+    f.print(f.export("interface", `${base}Publisher`), " {");
+    for (const event of app.publishes) {
+      const eventName = this.shapeName(event.desc);
+      f.print(f.jsDoc(`Publish ${event.desc.typeName} on topic \`${event.topic}\`.`, "  "));
       f.print(
-        f.jsDoc(
-          `Publishes the events application \`${app.name}\` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.`,
-        ),
+        `  publish${eventName}(event: `,
+        ...this.inputOf(event.desc),
+        ", options?: ",
+        publishOptions,
+        "): Promise<",
+        publishResult,
+        ">;",
       );
-      f.print(f.export("interface", `${base}Publisher`), " {");
-      for (const event of app.publishes) {
-        const eventName = this.shapeName(event.desc);
-        f.print(f.jsDoc(`Publish ${event.desc.typeName} on topic \`${event.topic}\`.`, "  "));
-        f.print(
-          `  publish${eventName}(event: `,
-          ...this.inputOf(event.desc),
-          ", options?: ",
-          publishOptions,
-          "): Promise<",
-          publishResult,
-          ">;",
-        );
-      }
-      f.print(f.jsDoc("Send batched events now and wait for Pub/Sub's answers.", "  "));
-      f.print("  flush(): Promise<void>;");
-      f.print("}");
-      f.print();
-      f.print(
-        f.jsDoc(
-          `Create the publisher of application \`${app.name}\` (\`ce-source: ${app.name}\`).`,
-        ),
-      );
-      f.print(
-        f.export("function", `create${base}Publisher`),
-        "(pubsub: ",
-        pubsub,
-        ", options?: Omit<",
-        this.rt("EventPublisherOptions", true),
-        `, "source">): ${base}Publisher {`,
-      );
-      f.print(
-        "  const publisher = ",
-        this.rt("createEventPublisher"),
-        `(pubsub, { ...options, source: ${JSON.stringify(app.name)} });`,
-      );
-      f.print("  return {");
-      for (const event of app.publishes) {
-        const eventName = this.shapeName(event.desc);
-        f.print(
-          `    publish${eventName}: (event, options) => publisher.publish(`,
-          this.own(event.desc, `${eventName}Event`),
-          ", event, options),",
-        );
-      }
-      f.print("    flush: () => publisher.flush(),");
-      f.print("  };");
-      f.print("}");
-      f.print();
     }
+    f.print("}");
+    f.print();
+    f.print(
+      f.jsDoc(
+        `Bind the typed publisher of \`${app.name}\` to a sink: Pub/Sub or an outbox.\n\n@internal`,
+      ),
+    );
+    f.print(
+      f.export("function", `bind${base}Publisher`),
+      "(sink: ",
+      this.rt("EventSink", true),
+      `): ${base}Publisher {`,
+    );
+    f.print("  return {");
+    for (const event of app.publishes) {
+      const eventName = this.shapeName(event.desc);
+      f.print(
+        `    publish${eventName}: (event, options) => sink.publish(`,
+        this.own(event.desc, `${eventName}Event`),
+        ", event, options),",
+      );
+    }
+    f.print("  };");
+    f.print("}");
+    f.print();
+    f.print(
+      f.jsDoc(
+        `Publish straight to Pub/Sub as application \`${app.name}\` (\`ce-source: ${app.name}\`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through \`${camel(base)}Outbox(tx)\` so they commit with the state change.`,
+      ),
+    );
+    f.print(
+      f.export("function", `create${base}Publisher`),
+      "(pubsub: ",
+      pubsub,
+      ", options?: Omit<",
+      this.rt("EventPublisherOptions", true),
+      `, "source">): ${base}Publisher & { flush(): Promise<void> } {`,
+    );
+    f.print(
+      "  const publisher = ",
+      this.rt("createEventPublisher"),
+      `(pubsub, { ...options, source: ${source} });`,
+    );
+    f.print(`  return { ...bind${base}Publisher(publisher), flush: () => publisher.flush() };`);
+    f.print("}");
+    f.print();
+    f.print(
+      f.jsDoc(
+        `Write events of application \`${app.name}\` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: \`store.transaction(async (tx) => { …; await ${camel(base)}Outbox(tx).publish…(…); })\`.`,
+      ),
+    );
+    f.print(
+      f.export("function", `${camel(base)}Outbox`),
+      "<DB>(tx: ",
+      this.rt("StoreTransaction", true),
+      `<DB>): ${base}Publisher {`,
+    );
+    f.print(`  return bind${base}Publisher(`, this.rt("createOutboxSink"), `(tx, ${source}));`);
+    f.print("}");
+    f.print();
+  }
+
+  private emitConsumer(
+    app: ApplicationModel,
+    base: string,
+    pubsub: Printable,
+    publishes: boolean,
+  ): void {
+    const f = this.f;
+    const service = app.service;
+    const transactionContext = this.rt("TransactionContext", true);
+    const handlerContext = this.rt("HandlerContext", true);
+    if (publishes) {
+      f.print(
+        f.jsDoc(
+          `What handlers of \`${app.name}\` get with a store: the transaction, and the application's publisher writing into its outbox.`,
+        ),
+      );
+      f.print(
+        f.export("interface", `${base}Context`),
+        "<DB = unknown> extends ",
+        transactionContext,
+        "<DB> {",
+      );
+      f.print(`  readonly publisher: ${base}Publisher;`);
+      f.print("}");
+      f.print();
+      f.print(
+        f.jsDoc(
+          `What handlers of \`${app.name}\` get without a store: the application's publisher, straight to Pub/Sub.`,
+        ),
+      );
+      f.print(f.export("interface", `${base}AtLeastOnceContext`), " {");
+      f.print(`  readonly publisher: ${base}Publisher;`);
+      f.print("}");
+    } else {
+      f.print(f.jsDoc(`What handlers of \`${app.name}\` get with a store: the transaction.`));
+      f.print(f.export("type", `${base}Context`), "<DB = unknown> = ", transactionContext, "<DB>;");
+      f.print();
+      f.print(f.jsDoc(`What handlers of \`${app.name}\` get without a store: nothing more.`));
+      f.print(f.export("type", `${base}AtLeastOnceContext`), " = object;");
+    }
+    f.print();
+    f.print(
+      f.jsDoc(
+        `The business logic of application \`${app.name}\`: one method per consumer rpc of ${service.typeName}. ` +
+          "Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); " +
+          "throw a PermanentError to dead-letter at once.\n\n" +
+          `With a store (\`subscribe${base}\`), each event's effects happen once: the inbox claim, the writes through \`context.tx\` and the events of \`context.publisher\` commit together, and a duplicate never reaches the handler. ` +
+          `Without one (\`subscribe${base}AtLeastOnce\`), delivery is at least once: the same event (same \`context.envelope.id\`) can arrive again and the handler must tolerate it.`,
+      ),
+    );
+    f.print(f.export("interface", `${base}Handlers`), `<Context = ${base}Context> {`);
+    for (const sub of app.subscriptions) {
+      const rpcComment = leadingComment(sub.method);
+      const settings = `Subscription \`${sub.name}\`: ${sub.maxDeliveryAttempts} delivery attempts, ack deadline ${sub.ackDeadlineSeconds} s, backoff ${sub.minBackoffSeconds}–${sub.maxBackoffSeconds} s${sub.ordered ? ", ordered" : ""}${sub.deadLetter ? `, dead letters to \`${sub.name}${DEAD_LETTER_SUFFIX}\`` : ", no dead-letter topic"}.`;
+      f.print(f.jsDoc(`${rpcComment === "" ? "" : `${rpcComment}\n\n`}${settings}`, "  "));
+      f.print(
+        `  ${camel(sub.method.name)}(event: `,
+        ...this.validOf(sub.event.desc),
+        ", context: ",
+        handlerContext,
+        "<typeof ",
+        f.importSchema(sub.event.desc, true),
+        "> & Context): Promise<void> | void;",
+      );
+    }
+    f.print("}");
+    f.print();
+    const names = app.subscriptions.map((s) => `\`${s.name}\``).join(", ");
+    const store = this.rt("Store", true);
+    const consumerOptions = this.rt("ConsumerOptions", true);
+    const consumer = this.rt("Consumer", true);
+    f.print(
+      f.jsDoc(
+        `Consume every subscription of application \`${app.name}\` (${names}) with exactly-once effects: each delivery runs in a transaction of \`options.store\` that claims the event in the inbox first. Close the returned consumer to stop gracefully.`,
+      ),
+    );
+    f.print(
+      f.export("function", `subscribe${base}`),
+      "<DB>(pubsub: ",
+      pubsub,
+      `, handlers: ${base}Handlers<${base}Context<DB>>, options: `,
+      consumerOptions,
+      " & { readonly store: ",
+      store,
+      "<DB> }): ",
+      consumer,
+      " {",
+    );
+    f.print(
+      `  const context = (tx: `,
+      this.rt("StoreTransaction", true),
+      `<DB>): ${base}Context<DB> => (${publishes ? `{ tx, publisher: ${camel(base)}Outbox(tx) }` : "{ tx }"});`,
+    );
+    f.print("  return ", this.rt("startConsumer"), "(pubsub, [");
+    for (const sub of app.subscriptions) {
+      const method = camel(sub.method.name);
+      f.print(
+        "    ",
+        this.rt("bindHandler"),
+        `(${base}Subscriptions.${method}, (event, c) => handlers.${method}(event as `,
+        ...this.validOf(sub.event.desc),
+        ", ",
+        this.rt("withTransaction"),
+        "(c, context))),",
+      );
+    }
+    f.print("  ], options);");
+    f.print("}");
+    f.print();
+    f.print(
+      f.jsDoc(
+        `Consume every subscription of application \`${app.name}\` (${names}) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.`,
+      ),
+    );
+    f.print(
+      f.export("function", `subscribe${base}AtLeastOnce`),
+      "(pubsub: ",
+      pubsub,
+      `, handlers: ${base}Handlers<${base}AtLeastOnceContext>, options?: Omit<`,
+      consumerOptions,
+      ', "store">): ',
+      consumer,
+      " {",
+    );
+    if (publishes) {
+      f.print(
+        `  const publisher = create${base}Publisher(pubsub, options?.logger === undefined ? {} : { logger: options.logger });`,
+      );
+    }
+    f.print("  return ", this.rt("startConsumer"), "(pubsub, [");
+    for (const sub of app.subscriptions) {
+      const method = camel(sub.method.name);
+      f.print(
+        "    ",
+        this.rt("bindHandler"),
+        `(${base}Subscriptions.${method}, (event, c) => handlers.${method}(event as `,
+        ...this.validOf(sub.event.desc),
+        publishes ? ", { ...c, publisher }))," : ", c)),",
+      );
+    }
+    f.print("  ], options);");
+    f.print("}");
+    f.print();
   }
 
   private joined(items: Printable[]): Printable[] {

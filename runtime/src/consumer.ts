@@ -17,6 +17,7 @@ import {
 import { type DecodedEvent, decodeValidEvent, type Envelope } from "./envelope.js";
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
+import type { InboxStore, StoreTransaction } from "./store/store.js";
 
 /**
  * Attributes the subscriber adds when it sends a message to a dead-letter
@@ -55,6 +56,15 @@ export interface HandlerContext<Desc extends DescMessage = DescMessage> {
 }
 
 /**
+ * What a handler gets when its consumer runs with a store: the transaction
+ * the delivery runs in. The inbox claim, every write through `tx.db` and every
+ * event written to the outbox commit together when the handler returns.
+ */
+export interface TransactionContext<DB = unknown> {
+  readonly tx: StoreTransaction<DB>;
+}
+
+/**
  * A consumer's business logic for one event. Return to ack. Throw to nack and
  * have Pub/Sub redeliver with the subscription's backoff (and, after max
  * delivery attempts, move it to the dead-letter topic). Throw a
@@ -63,29 +73,61 @@ export interface HandlerContext<Desc extends DescMessage = DescMessage> {
  * Delivery is at least once: the same event (same `envelope.id`) can arrive
  * more than once, and the handler must tolerate that.
  */
-export type Handler<Desc extends DescMessage = DescMessage> = (
+export type Handler<Desc extends DescMessage = DescMessage, Extra = object> = (
   event: MessageShape<Desc>,
-  context: HandlerContext<Desc>,
+  context: HandlerContext<Desc> & Extra,
 ) => Promise<void> | void;
 
 /** A handler bound to its subscription. Make one with {@link bindHandler}. */
 export interface Binding {
   readonly subscription: SubscriptionContract;
-  readonly handler: Handler;
+  readonly handler: Handler<DescMessage, Partial<TransactionContext>>;
 }
 
-/** Pair a subscription with its handler; the types must agree. */
-export function bindHandler<Desc extends DescMessage>(
+/**
+ * Pair a subscription with its handler; the types must agree. A handler that
+ * takes a {@link TransactionContext} must run on a consumer started with a
+ * store; the generated subscribe functions require one for such handlers.
+ */
+export function bindHandler<Desc extends DescMessage, Extra = object>(
   subscription: SubscriptionContract<Desc>,
-  handler: Handler<Desc>,
+  handler: Handler<Desc, Extra>,
 ): Binding {
   // The pair is type-checked here; the consumer only ever calls the handler
   // with events decoded by this same subscription's contract.
   return { subscription, handler } as unknown as Binding;
 }
 
-/** How one delivery ended. */
-export type DeliveryResult = "acked" | "nacked" | "dead-lettered" | "filtered";
+/**
+ * The context of a handler that runs in a store transaction, with what the
+ * application adds (its outbox publisher). Used by generated subscribe
+ * functions.
+ *
+ * @internal
+ */
+export function withTransaction<Desc extends DescMessage, DB, Extra extends object>(
+  context: HandlerContext<Desc> & Partial<TransactionContext>,
+  extra: (tx: StoreTransaction<DB>) => Extra,
+): HandlerContext<Desc> & Extra {
+  const tx = context.tx;
+  if (tx === undefined) {
+    throw new ProtoeventsError(
+      Code.Internal,
+      "a handler that needs a store transaction ran on a consumer started without a store",
+    );
+  }
+  // The store's tables are the caller's DB: the consumer runs the handler in a
+  // transaction of the very store the generated subscribe function was given.
+  return { ...context, ...extra(tx as unknown as StoreTransaction<DB>) };
+}
+
+/**
+ * How one delivery ended: `acked` after the handler succeeded; `duplicate`
+ * when the inbox already held the event, acked without running the handler;
+ * `nacked` for redelivery; `dead-lettered`; `filtered` when it was another
+ * event type of a shared topic.
+ */
+export type DeliveryResult = "acked" | "duplicate" | "nacked" | "dead-lettered" | "filtered";
 
 /** Reported to {@link ConsumerOptions.onDelivery} after every delivery. */
 export interface DeliveryOutcome {
@@ -101,6 +143,14 @@ export interface DeliveryOutcome {
 
 /** Options of {@link startConsumer}. */
 export interface ConsumerOptions {
+  /**
+   * The service's store. With one, each delivery runs in a store transaction
+   * that first claims `(subscription, ce-id)` in the inbox: a duplicate is
+   * acked without running the handler, and the handler's writes and outbox
+   * events commit with the claim or not at all. Without one, delivery is at
+   * least once and handlers see duplicates.
+   */
+  readonly store?: InboxStore;
   /** Streaming pulls per subscription. @default DEFAULT_MAX_STREAMS */
   readonly maxStreams?: number;
   /** Messages held at once per subscription. @default DEFAULT_MAX_MESSAGES_IN_FLIGHT */
@@ -110,6 +160,12 @@ export interface ConsumerOptions {
   readonly logger?: Logger;
   /** Called after each delivery, e.g. for metrics or progress. Must not throw. */
   readonly onDelivery?: (outcome: DeliveryOutcome) => void;
+  /**
+   * Called when a handler finished (with a store: its transaction committed)
+   * and before the ack is sent. For tracing and for fault-injection tests
+   * that need the window between commit and ack. Must not throw.
+   */
+  readonly beforeAck?: (outcome: DeliveryOutcome) => void;
   /** Called on a subscription stream error. @default logs it */
   readonly onError?: (error: ProtoeventsError, subscription: string) => void;
 }
@@ -160,6 +216,7 @@ export function startConsumer(
   options: ConsumerOptions = {},
 ): Consumer {
   const log = options.logger ?? getDefaultLogger();
+  const store = options.store;
   const closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
   const onDelivery = options.onDelivery;
   const onError =
@@ -181,15 +238,12 @@ export function startConsumer(
     );
   }
 
-  function report(
+  function outcomeOf(
     binding: Binding,
     message: Message,
     result: DeliveryResult,
     error?: ProtoeventsError,
-  ): void {
-    if (onDelivery === undefined) {
-      return;
-    }
+  ): DeliveryOutcome {
     const base = {
       subscription: binding.subscription.name,
       result,
@@ -197,7 +251,16 @@ export function startConsumer(
       eventType: message.attributes["ce-type"],
       deliveryAttempt: message.deliveryAttempt,
     };
-    onDelivery(error === undefined ? base : { ...base, error });
+    return error === undefined ? base : { ...base, error };
+  }
+
+  function report(
+    binding: Binding,
+    message: Message,
+    result: DeliveryResult,
+    error?: ProtoeventsError,
+  ): void {
+    onDelivery?.(outcomeOf(binding, message, result, error));
   }
 
   function deadLetterTopic(name: string): Topic {
@@ -279,25 +342,45 @@ export function startConsumer(
     let decoded: DecodedEvent | undefined;
     try {
       decoded = decodeValidEvent(sub.event, message);
+      const { envelope } = decoded;
       const eventLog = log.child({
         subscription: sub.name,
-        eventId: decoded.envelope.id,
-        eventType: decoded.envelope.type,
+        eventId: envelope.id,
+        eventType: envelope.type,
       });
-      await binding.handler(decoded.event, {
-        envelope: decoded.envelope,
+      const context: HandlerContext = {
+        envelope,
         subscription: sub,
         deliveryAttempt: message.deliveryAttempt,
         messageId: message.id,
         publishTime: message.publishTime,
         log: eventLog,
-      });
+      };
+      const event = decoded.event;
+      let result: DeliveryResult = "acked";
+      if (store === undefined) {
+        await binding.handler(event, context);
+      } else {
+        const fresh = await store.transaction(async (tx) => {
+          if (!(await tx.claim(sub.name, envelope.id))) {
+            return false;
+          }
+          // The store hands every transaction to the handler as it is; only
+          // the consumer's view of it is narrowed to the inbox.
+          await binding.handler(event, { ...context, tx: tx as StoreTransaction });
+          return true;
+        });
+        result = fresh ? "acked" : "duplicate";
+      }
+      if (options.beforeAck !== undefined) {
+        options.beforeAck(outcomeOf(binding, message, result));
+      }
       message.ack();
       if (log.isLevelEnabled("debug")) {
-        eventLog.debug({ op: "ack", deliveryAttempt: message.deliveryAttempt }, "handled");
+        eventLog.debug({ op: "ack", result, deliveryAttempt: message.deliveryAttempt }, "handled");
       }
-      report(binding, message, "acked");
-      return "acked";
+      report(binding, message, result);
+      return result;
     } catch (thrown) {
       error = ProtoeventsError.from(thrown, Code.HandlerFailed);
     }
@@ -306,17 +389,20 @@ export function startConsumer(
       report(binding, message, result, error);
       return result;
     }
-    log.warn(
-      {
-        op: "nack",
-        subscription: sub.name,
-        eventId: decoded?.envelope.id,
-        eventType: sub.event.type,
-        deliveryAttempt: message.deliveryAttempt,
-        err: error,
-      },
-      "handler failed; nacked for redelivery",
-    );
+    const fields = {
+      op: "nack",
+      subscription: sub.name,
+      eventId: decoded?.envelope.id,
+      eventType: sub.event.type,
+      deliveryAttempt: message.deliveryAttempt,
+      err: error,
+    };
+    if (error.code === Code.StoreUnavailable) {
+      // Never ack without the claim committed: the event comes back.
+      log.error(fields, "store unavailable; nacked for redelivery");
+    } else {
+      log.warn(fields, "handler failed; nacked for redelivery");
+    }
     message.nack();
     report(binding, message, "nacked", error);
     return "nacked";

@@ -19,6 +19,8 @@ export enum Code {
   HandlerFailed = "handler_failed",
   /** Pub/Sub did not accept a publish. Retryable. */
   PublishFailed = "publish_failed",
+  /** The service's store (SQLite or PostgreSQL) could not be reached or could not commit. Retryable. */
+  StoreUnavailable = "store_unavailable",
   /** A Pub/Sub admin call (provisioning) failed. */
   PubSubUnavailable = "pubsub_unavailable",
   /** An existing resource differs in a way Pub/Sub cannot change in place. */

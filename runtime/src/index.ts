@@ -14,6 +14,7 @@ export {
   type DeliveryResult,
   type Handler,
   type HandlerContext,
+  type TransactionContext,
 } from "./consumer.js";
 export * as defaults from "./default-options.js";
 export {
@@ -52,6 +53,12 @@ export {
   reasonToString,
 } from "./errors.js";
 export { createLogger, type Logger } from "./logger.js";
+export {
+  createOutboxSink,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+  startOutboxRelay,
+} from "./outbox.js";
 // Provisioning from the contracts
 export {
   type ApplyResult,
@@ -67,16 +74,46 @@ export type {
   BatchingOptions,
   EventPublisher,
   EventPublisherOptions,
+  EventSink,
   PublishOptions,
   PublishResult,
 } from "./publisher.js";
 // Connecting, the emulator, logging
 export { createPubSub, LOCAL_PROJECT_ID, type PubSubConnectionOptions } from "./pubsub-client.js";
+export {
+  DEFAULT_PRUNE_INTERVAL_MS,
+  DEFAULT_RETENTION_MS,
+  type Pruning,
+  type PruningOptions,
+  startPruning,
+} from "./retention.js";
+export {
+  type CreateStoreOptions,
+  createPostgresStore,
+  createSqliteStore,
+  createStore,
+  type Migration,
+  type PostgresStoreOptions,
+  type SqliteStoreOptions,
+  type StoreConfig,
+  storeConfigFromEnv,
+} from "./store/index.js";
+// Stores, the inbox and the outbox
+export type {
+  InboxStore,
+  OutboxEntry,
+  OutboxStore,
+  PendingOutboxRow,
+  ProtoeventsTables,
+  Store,
+  StoreDialect,
+  StoreTransaction,
+} from "./store/store.js";
 export { uuidv7 } from "./uuidv7.js";
 
 // ---- integrators: called by generated code -------------------------------
 
-export { type Binding, bindHandler, startConsumer } from "./consumer.js";
+export { type Binding, bindHandler, startConsumer, withTransaction } from "./consumer.js";
 export {
   type ApplicationContract,
   type ContractRegistry,

@@ -41,31 +41,34 @@ export interface EventPublisherOptions {
 /** Per-publish envelope values. */
 export interface PublishOptions {
   /** `ce-id`. @default a new UUIDv7. Keep an event's original id when republishing it. */
-  readonly id?: string;
+  readonly id?: string | undefined;
   /** `ce-time`. @default now */
-  readonly time?: Date | string;
+  readonly time?: Date | string | undefined;
   /** W3C trace context. */
-  readonly traceparent?: string;
+  readonly traceparent?: string | undefined;
   /** Extra attributes, e.g. for subscription filters. Envelope attributes win on conflict. */
-  readonly attributes?: Readonly<Record<string, string>>;
+  readonly attributes?: Readonly<Record<string, string>> | undefined;
 }
 
-/** What Pub/Sub assigned to a published event. */
+/** What a publish produced. */
 export interface PublishResult {
   /** `ce-id`, the event id. */
   readonly id: string;
-  /** The Pub/Sub message id. */
-  readonly messageId: string;
+  /**
+   * The Pub/Sub message id; undefined when the event went to an outbox,
+   * whose relay publishes it after the transaction commits.
+   */
+  readonly messageId: string | undefined;
 }
 
 /**
- * Publishes events by contract. Generated producers wrap one of these and
- * expose one typed method per event their application may publish.
+ * Where events go: straight to Pub/Sub ({@link createEventPublisher}) or into
+ * the outbox of a store transaction (`createOutboxSink`). Generated
+ * publishers bind their typed methods to one.
  */
-export interface EventPublisher {
+export interface EventSink {
   /**
-   * Validate, encode and publish one event. Resolves once Pub/Sub has
-   * accepted it.
+   * Validate, encode and send one event.
    *
    * @throws ProtoeventsError `validation_failed` (nothing was sent) or
    *   `publish_failed` (Pub/Sub refused or was unreachable; safe to retry with
@@ -76,6 +79,13 @@ export interface EventPublisher {
     event: MessageInitShape<Desc>,
     options?: PublishOptions,
   ): Promise<PublishResult>;
+}
+
+/**
+ * Publishes events by contract straight to Pub/Sub. Resolves once Pub/Sub
+ * accepted an event.
+ */
+export interface EventPublisher extends EventSink {
   /** Send every batched message now and wait for the answers. */
   flush(): Promise<void>;
 }

@@ -414,23 +414,33 @@ service CartService {
     expect(lines).toContain("    if (v > 99) {");
   });
 
-  it("should emit a handler interface, a subscribe function and a typed publisher", async () => {
+  it("should emit a handler interface, subscribe functions with and without a store, and a typed publisher", async () => {
     const text = fileContent(await generate(source), "shop/v1/shop_pe.ts");
-    expect(text).toContain("export interface CartServiceHandlers {");
+    expect(text).toContain("export interface CartServiceHandlers<Context = CartServiceContext> {");
     expect(text).toContain(
-      "  countItem(event: ItemAdded, context: HandlerContext<typeof ItemAddedSchema>): Promise<void> | void;",
+      "  countItem(event: ItemAdded, context: HandlerContext<typeof ItemAddedSchema> & Context): Promise<void> | void;",
     );
     expect(text).toContain("Counts items per cart.");
     expect(text).toContain(
       "Subscription `cart.count-item`: 7 delivery attempts, ack deadline 60 s, backoff 10–600 s, ordered, dead letters to `cart.count-item.dead-letter`.",
     );
     expect(text).toContain(
-      "export function subscribeCartService(pubsub: PubSub, handlers: CartServiceHandlers, options?: ConsumerOptions): Consumer {",
+      "export function subscribeCartService<DB>(pubsub: PubSub, handlers: CartServiceHandlers<CartServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {",
+    );
+    expect(text).toContain(
+      "    bindHandler(CartServiceSubscriptions.countItem, (event, c) => handlers.countItem(event as ItemAdded, withTransaction(c, context))),",
+    );
+    expect(text).toContain(
+      'export function subscribeCartServiceAtLeastOnce(pubsub: PubSub, handlers: CartServiceHandlers<CartServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {',
     );
     expect(text).toContain(
       "  publishItemAdded(event: ItemAddedInput, options?: PublishOptions): Promise<PublishResult>;",
     );
     expect(text).toContain("export function createCartServicePublisher(");
+    expect(text).toContain(
+      "export function cartServiceOutbox<DB>(tx: StoreTransaction<DB>): CartServicePublisher {",
+    );
+    expect(text).toContain('  return bindCartServicePublisher(createOutboxSink(tx, "cart"));');
   });
 
   it("should make required fields mandatory in the producer input", async () => {

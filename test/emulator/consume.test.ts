@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   PaymentServiceSubscriptions,
-  subscribePaymentService,
+  subscribePaymentServiceAtLeastOnce,
 } from "../../generated/checkout/v1/applications_pe.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import {
@@ -64,7 +64,7 @@ describe("generated producer and consumer on the emulator", () => {
     const pubsub = await provisioned();
     const received: Array<{ event: OrderPlacedValid; envelope: Envelope; attempt: number }> = [];
     track(
-      subscribePaymentService(pubsub, {
+      subscribePaymentServiceAtLeastOnce(pubsub, {
         chargeOrder(event, context) {
           received.push({ event, envelope: context.envelope, attempt: context.deliveryAttempt });
         },

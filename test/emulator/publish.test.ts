@@ -18,7 +18,9 @@ describe("generated producer", () => {
     cleanups.push(() => pubsub.close());
     const publisher = createOrderSagaServicePublisher(pubsub);
 
-    const error = await publisher.publishOrderPlaced(validOrderPlaced("ord-resume")).catch((e: unknown) => e);
+    const error = await publisher
+      .publishOrderPlaced(validOrderPlaced("ord-resume"))
+      .catch((e: unknown) => e);
     expect(isProtoeventsError(error)).toBe(true);
     expect((error as ProtoeventsError).code).toBe(Code.PublishFailed);
     expect((error as Error).message).toMatch(
@@ -29,7 +31,9 @@ describe("generated producer", () => {
     // pauses a key after a failed publish and the publisher resumes it, so a
     // caller's retry is not refused.
     await pubsub.createTopic(OrderPlacedEvent.topic);
-    const retried = await publisher.publishOrderPlaced(validOrderPlaced("ord-resume"), { id: "evt-retry" });
+    const retried = await publisher.publishOrderPlaced(validOrderPlaced("ord-resume"), {
+      id: "evt-retry",
+    });
     expect(retried.id).toBe("evt-retry");
     expect(retried.messageId).toMatch(/^\d+$/);
   });

@@ -290,7 +290,7 @@ describe("generated types", () => {
   it("should type a publisher to exactly the events its application declares", () => {
     expectTypeOf<PaymentServicePublisher>().toHaveProperty("publishPaymentProcessed");
     expectTypeOf<keyof PaymentServicePublisher>().toEqualTypeOf<
-      "publishPaymentProcessed" | "publishPaymentFailed" | "publishPaymentRefunded" | "flush"
+      "publishPaymentProcessed" | "publishPaymentFailed" | "publishPaymentRefunded"
     >();
   });
 

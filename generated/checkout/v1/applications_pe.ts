@@ -8,14 +8,14 @@
 // @generated from file checkout/v1/applications.proto (package checkout.v1, syntax proto3)
 /* eslint-disable */
 
-import type { Consumer, ConsumerOptions, EventPublisherOptions, HandlerContext, PublishOptions, PublishResult } from "protoevents/runtime";
-import { bindHandler, createEventPublisher, defineApplication, defineSubscription, startConsumer } from "protoevents/runtime";
+import type { Consumer, ConsumerOptions, EventPublisherOptions, EventSink, HandlerContext, PublishOptions, PublishResult, Store, StoreTransaction, TransactionContext } from "protoevents/runtime";
+import { bindHandler, createEventPublisher, createOutboxSink, defineApplication, defineSubscription, startConsumer, withTransaction } from "protoevents/runtime";
 import type { OrderCancelledInput, OrderCancelledValid, OrderConfirmedInput, OrderConfirmedValid, OrderPlacedInput, OrderPlacedValid } from "./order_events_pe.js";
 import { OrderCancelledEvent, OrderConfirmedEvent, OrderPlacedEvent } from "./order_events_pe.js";
 import type { PaymentFailedInput, PaymentFailedValid, PaymentProcessedInput, PaymentProcessedValid, PaymentRefundedInput, PaymentRefundedValid } from "./payment_events_pe.js";
 import { PaymentFailedEvent, PaymentProcessedEvent, PaymentRefundedEvent } from "./payment_events_pe.js";
-import type { OrderCancelledSchema, OrderConfirmedSchema, OrderPlacedSchema } from "./order_events_pb.js";
 import type { PubSub } from "@google-cloud/pubsub";
+import type { OrderCancelledSchema, OrderConfirmedSchema, OrderPlacedSchema } from "./order_events_pb.js";
 import type { InventoryReleasedInput, InventoryReleasedValid, InventoryReservationFailedInput, InventoryReservationFailedValid, InventoryReservedInput, InventoryReservedValid } from "./inventory_events_pe.js";
 import { InventoryReleasedEvent, InventoryReservationFailedEvent, InventoryReservedEvent } from "./inventory_events_pe.js";
 import type { OrderReadyForShippingInput, OrderReadyForShippingValid } from "./shipping_events_pe.js";
@@ -85,41 +85,7 @@ export const PaymentServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
- * The business logic of application `payment`: one method per consumer rpc of checkout.v1.PaymentService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
- *
- * Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.
- */
-export interface PaymentServiceHandlers {
-  /**
-   * Charges the order's total to its payment token; publishes
-   * PaymentProcessed or, on a decline, PaymentFailed. Gateway calls can be
-   * slow, so the ack deadline is generous and retries back off to 2 minutes.
-   *
-   * Subscription `payment.charge-order`: 10 delivery attempts, ack deadline 60 s, backoff 2–120 s, dead letters to `payment.charge-order.dead-letter`.
-   */
-  chargeOrder(event: OrderPlacedValid, context: HandlerContext<typeof OrderPlacedSchema>): Promise<void> | void;
-  /**
-   * Refunds the order's charge when the saga asks for it; publishes
-   * PaymentRefunded. A refund must not be lost, so it retries longer before
-   * it is dead-lettered.
-   *
-   * Subscription `payment.refund-order`: 20 delivery attempts, ack deadline 60 s, backoff 5–600 s, dead letters to `payment.refund-order.dead-letter`.
-   */
-  refundOrder(event: OrderCancelledValid, context: HandlerContext<typeof OrderCancelledSchema>): Promise<void> | void;
-}
-
-/**
- * Start consuming every subscription of application `payment` (`payment.charge-order`, `payment.refund-order`) with the handlers. Close the returned consumer to stop gracefully.
- */
-export function subscribePaymentService(pubsub: PubSub, handlers: PaymentServiceHandlers, options?: ConsumerOptions): Consumer {
-  return startConsumer(pubsub, [
-    bindHandler(PaymentServiceSubscriptions.chargeOrder, (event, context) => handlers.chargeOrder(event as OrderPlacedValid, context)),
-    bindHandler(PaymentServiceSubscriptions.refundOrder, (event, context) => handlers.refundOrder(event as OrderCancelledValid, context)),
-  ], options);
-}
-
-/**
- * Publishes the events application `payment` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.
+ * The events application `payment` may publish, and no others. Each method checks the field rules first and refuses an invalid event.
  */
 export interface PaymentServicePublisher {
   /**
@@ -134,23 +100,94 @@ export interface PaymentServicePublisher {
    * Publish checkout.v1.PaymentRefunded on topic `checkout.payment-refunded`.
    */
   publishPaymentRefunded(event: PaymentRefundedInput, options?: PublishOptions): Promise<PublishResult>;
-  /**
-   * Send batched events now and wait for Pub/Sub's answers.
-   */
-  flush(): Promise<void>;
 }
 
 /**
- * Create the publisher of application `payment` (`ce-source: payment`).
+ * Bind the typed publisher of `payment` to a sink: Pub/Sub or an outbox.
+ *
+ * @internal
  */
-export function createPaymentServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): PaymentServicePublisher {
-  const publisher = createEventPublisher(pubsub, { ...options, source: "payment" });
+export function bindPaymentServicePublisher(sink: EventSink): PaymentServicePublisher {
   return {
-    publishPaymentProcessed: (event, options) => publisher.publish(PaymentProcessedEvent, event, options),
-    publishPaymentFailed: (event, options) => publisher.publish(PaymentFailedEvent, event, options),
-    publishPaymentRefunded: (event, options) => publisher.publish(PaymentRefundedEvent, event, options),
-    flush: () => publisher.flush(),
+    publishPaymentProcessed: (event, options) => sink.publish(PaymentProcessedEvent, event, options),
+    publishPaymentFailed: (event, options) => sink.publish(PaymentFailedEvent, event, options),
+    publishPaymentRefunded: (event, options) => sink.publish(PaymentRefundedEvent, event, options),
   };
+}
+
+/**
+ * Publish straight to Pub/Sub as application `payment` (`ce-source: payment`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through `paymentServiceOutbox(tx)` so they commit with the state change.
+ */
+export function createPaymentServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): PaymentServicePublisher & { flush(): Promise<void> } {
+  const publisher = createEventPublisher(pubsub, { ...options, source: "payment" });
+  return { ...bindPaymentServicePublisher(publisher), flush: () => publisher.flush() };
+}
+
+/**
+ * Write events of application `payment` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: `store.transaction(async (tx) => { …; await paymentServiceOutbox(tx).publish…(…); })`.
+ */
+export function paymentServiceOutbox<DB>(tx: StoreTransaction<DB>): PaymentServicePublisher {
+  return bindPaymentServicePublisher(createOutboxSink(tx, "payment"));
+}
+
+/**
+ * What handlers of `payment` get with a store: the transaction, and the application's publisher writing into its outbox.
+ */
+export interface PaymentServiceContext<DB = unknown> extends TransactionContext<DB> {
+  readonly publisher: PaymentServicePublisher;
+}
+
+/**
+ * What handlers of `payment` get without a store: the application's publisher, straight to Pub/Sub.
+ */
+export interface PaymentServiceAtLeastOnceContext {
+  readonly publisher: PaymentServicePublisher;
+}
+
+/**
+ * The business logic of application `payment`: one method per consumer rpc of checkout.v1.PaymentService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
+ *
+ * With a store (`subscribePaymentService`), each event's effects happen once: the inbox claim, the writes through `context.tx` and the events of `context.publisher` commit together, and a duplicate never reaches the handler. Without one (`subscribePaymentServiceAtLeastOnce`), delivery is at least once: the same event (same `context.envelope.id`) can arrive again and the handler must tolerate it.
+ */
+export interface PaymentServiceHandlers<Context = PaymentServiceContext> {
+  /**
+   * Charges the order's total to its payment token; publishes
+   * PaymentProcessed or, on a decline, PaymentFailed. Gateway calls can be
+   * slow, so the ack deadline is generous and retries back off to 2 minutes.
+   *
+   * Subscription `payment.charge-order`: 10 delivery attempts, ack deadline 60 s, backoff 2–120 s, dead letters to `payment.charge-order.dead-letter`.
+   */
+  chargeOrder(event: OrderPlacedValid, context: HandlerContext<typeof OrderPlacedSchema> & Context): Promise<void> | void;
+  /**
+   * Refunds the order's charge when the saga asks for it; publishes
+   * PaymentRefunded. A refund must not be lost, so it retries longer before
+   * it is dead-lettered.
+   *
+   * Subscription `payment.refund-order`: 20 delivery attempts, ack deadline 60 s, backoff 5–600 s, dead letters to `payment.refund-order.dead-letter`.
+   */
+  refundOrder(event: OrderCancelledValid, context: HandlerContext<typeof OrderCancelledSchema> & Context): Promise<void> | void;
+}
+
+/**
+ * Consume every subscription of application `payment` (`payment.charge-order`, `payment.refund-order`) with exactly-once effects: each delivery runs in a transaction of `options.store` that claims the event in the inbox first. Close the returned consumer to stop gracefully.
+ */
+export function subscribePaymentService<DB>(pubsub: PubSub, handlers: PaymentServiceHandlers<PaymentServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {
+  const context = (tx: StoreTransaction<DB>): PaymentServiceContext<DB> => ({ tx, publisher: paymentServiceOutbox(tx) });
+  return startConsumer(pubsub, [
+    bindHandler(PaymentServiceSubscriptions.chargeOrder, (event, c) => handlers.chargeOrder(event as OrderPlacedValid, withTransaction(c, context))),
+    bindHandler(PaymentServiceSubscriptions.refundOrder, (event, c) => handlers.refundOrder(event as OrderCancelledValid, withTransaction(c, context))),
+  ], options);
+}
+
+/**
+ * Consume every subscription of application `payment` (`payment.charge-order`, `payment.refund-order`) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.
+ */
+export function subscribePaymentServiceAtLeastOnce(pubsub: PubSub, handlers: PaymentServiceHandlers<PaymentServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {
+  const publisher = createPaymentServicePublisher(pubsub, options?.logger === undefined ? {} : { logger: options.logger });
+  return startConsumer(pubsub, [
+    bindHandler(PaymentServiceSubscriptions.chargeOrder, (event, c) => handlers.chargeOrder(event as OrderPlacedValid, { ...c, publisher })),
+    bindHandler(PaymentServiceSubscriptions.refundOrder, (event, c) => handlers.refundOrder(event as OrderCancelledValid, { ...c, publisher })),
+  ], options);
 }
 
 /**
@@ -209,40 +246,7 @@ export const InventoryServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
- * The business logic of application `inventory`: one method per consumer rpc of checkout.v1.InventoryService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
- *
- * Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.
- */
-export interface InventoryServiceHandlers {
-  /**
-   * Reserves every item of the order, all or nothing; publishes
-   * InventoryReserved or InventoryReservationFailed.
-   *
-   * Subscription `inventory.reserve-stock`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `inventory.reserve-stock.dead-letter`.
-   */
-  reserveStock(event: OrderPlacedValid, context: HandlerContext<typeof OrderPlacedSchema>): Promise<void> | void;
-  /**
-   * Releases the order's reservation when the saga asks for it; publishes
-   * InventoryReleased. Retries longer than a reservation: stock held for a
-   * dead order is stock nobody can buy.
-   *
-   * Subscription `inventory.release-stock`: 20 delivery attempts, ack deadline 30 s, backoff 1–300 s, dead letters to `inventory.release-stock.dead-letter`.
-   */
-  releaseStock(event: OrderCancelledValid, context: HandlerContext<typeof OrderCancelledSchema>): Promise<void> | void;
-}
-
-/**
- * Start consuming every subscription of application `inventory` (`inventory.reserve-stock`, `inventory.release-stock`) with the handlers. Close the returned consumer to stop gracefully.
- */
-export function subscribeInventoryService(pubsub: PubSub, handlers: InventoryServiceHandlers, options?: ConsumerOptions): Consumer {
-  return startConsumer(pubsub, [
-    bindHandler(InventoryServiceSubscriptions.reserveStock, (event, context) => handlers.reserveStock(event as OrderPlacedValid, context)),
-    bindHandler(InventoryServiceSubscriptions.releaseStock, (event, context) => handlers.releaseStock(event as OrderCancelledValid, context)),
-  ], options);
-}
-
-/**
- * Publishes the events application `inventory` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.
+ * The events application `inventory` may publish, and no others. Each method checks the field rules first and refuses an invalid event.
  */
 export interface InventoryServicePublisher {
   /**
@@ -257,23 +261,93 @@ export interface InventoryServicePublisher {
    * Publish checkout.v1.InventoryReleased on topic `checkout.inventory-released`.
    */
   publishInventoryReleased(event: InventoryReleasedInput, options?: PublishOptions): Promise<PublishResult>;
-  /**
-   * Send batched events now and wait for Pub/Sub's answers.
-   */
-  flush(): Promise<void>;
 }
 
 /**
- * Create the publisher of application `inventory` (`ce-source: inventory`).
+ * Bind the typed publisher of `inventory` to a sink: Pub/Sub or an outbox.
+ *
+ * @internal
  */
-export function createInventoryServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): InventoryServicePublisher {
-  const publisher = createEventPublisher(pubsub, { ...options, source: "inventory" });
+export function bindInventoryServicePublisher(sink: EventSink): InventoryServicePublisher {
   return {
-    publishInventoryReserved: (event, options) => publisher.publish(InventoryReservedEvent, event, options),
-    publishInventoryReservationFailed: (event, options) => publisher.publish(InventoryReservationFailedEvent, event, options),
-    publishInventoryReleased: (event, options) => publisher.publish(InventoryReleasedEvent, event, options),
-    flush: () => publisher.flush(),
+    publishInventoryReserved: (event, options) => sink.publish(InventoryReservedEvent, event, options),
+    publishInventoryReservationFailed: (event, options) => sink.publish(InventoryReservationFailedEvent, event, options),
+    publishInventoryReleased: (event, options) => sink.publish(InventoryReleasedEvent, event, options),
   };
+}
+
+/**
+ * Publish straight to Pub/Sub as application `inventory` (`ce-source: inventory`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through `inventoryServiceOutbox(tx)` so they commit with the state change.
+ */
+export function createInventoryServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): InventoryServicePublisher & { flush(): Promise<void> } {
+  const publisher = createEventPublisher(pubsub, { ...options, source: "inventory" });
+  return { ...bindInventoryServicePublisher(publisher), flush: () => publisher.flush() };
+}
+
+/**
+ * Write events of application `inventory` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: `store.transaction(async (tx) => { …; await inventoryServiceOutbox(tx).publish…(…); })`.
+ */
+export function inventoryServiceOutbox<DB>(tx: StoreTransaction<DB>): InventoryServicePublisher {
+  return bindInventoryServicePublisher(createOutboxSink(tx, "inventory"));
+}
+
+/**
+ * What handlers of `inventory` get with a store: the transaction, and the application's publisher writing into its outbox.
+ */
+export interface InventoryServiceContext<DB = unknown> extends TransactionContext<DB> {
+  readonly publisher: InventoryServicePublisher;
+}
+
+/**
+ * What handlers of `inventory` get without a store: the application's publisher, straight to Pub/Sub.
+ */
+export interface InventoryServiceAtLeastOnceContext {
+  readonly publisher: InventoryServicePublisher;
+}
+
+/**
+ * The business logic of application `inventory`: one method per consumer rpc of checkout.v1.InventoryService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
+ *
+ * With a store (`subscribeInventoryService`), each event's effects happen once: the inbox claim, the writes through `context.tx` and the events of `context.publisher` commit together, and a duplicate never reaches the handler. Without one (`subscribeInventoryServiceAtLeastOnce`), delivery is at least once: the same event (same `context.envelope.id`) can arrive again and the handler must tolerate it.
+ */
+export interface InventoryServiceHandlers<Context = InventoryServiceContext> {
+  /**
+   * Reserves every item of the order, all or nothing; publishes
+   * InventoryReserved or InventoryReservationFailed.
+   *
+   * Subscription `inventory.reserve-stock`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `inventory.reserve-stock.dead-letter`.
+   */
+  reserveStock(event: OrderPlacedValid, context: HandlerContext<typeof OrderPlacedSchema> & Context): Promise<void> | void;
+  /**
+   * Releases the order's reservation when the saga asks for it; publishes
+   * InventoryReleased. Retries longer than a reservation: stock held for a
+   * dead order is stock nobody can buy.
+   *
+   * Subscription `inventory.release-stock`: 20 delivery attempts, ack deadline 30 s, backoff 1–300 s, dead letters to `inventory.release-stock.dead-letter`.
+   */
+  releaseStock(event: OrderCancelledValid, context: HandlerContext<typeof OrderCancelledSchema> & Context): Promise<void> | void;
+}
+
+/**
+ * Consume every subscription of application `inventory` (`inventory.reserve-stock`, `inventory.release-stock`) with exactly-once effects: each delivery runs in a transaction of `options.store` that claims the event in the inbox first. Close the returned consumer to stop gracefully.
+ */
+export function subscribeInventoryService<DB>(pubsub: PubSub, handlers: InventoryServiceHandlers<InventoryServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {
+  const context = (tx: StoreTransaction<DB>): InventoryServiceContext<DB> => ({ tx, publisher: inventoryServiceOutbox(tx) });
+  return startConsumer(pubsub, [
+    bindHandler(InventoryServiceSubscriptions.reserveStock, (event, c) => handlers.reserveStock(event as OrderPlacedValid, withTransaction(c, context))),
+    bindHandler(InventoryServiceSubscriptions.releaseStock, (event, c) => handlers.releaseStock(event as OrderCancelledValid, withTransaction(c, context))),
+  ], options);
+}
+
+/**
+ * Consume every subscription of application `inventory` (`inventory.reserve-stock`, `inventory.release-stock`) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.
+ */
+export function subscribeInventoryServiceAtLeastOnce(pubsub: PubSub, handlers: InventoryServiceHandlers<InventoryServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {
+  const publisher = createInventoryServicePublisher(pubsub, options?.logger === undefined ? {} : { logger: options.logger });
+  return startConsumer(pubsub, [
+    bindHandler(InventoryServiceSubscriptions.reserveStock, (event, c) => handlers.reserveStock(event as OrderPlacedValid, { ...c, publisher })),
+    bindHandler(InventoryServiceSubscriptions.releaseStock, (event, c) => handlers.releaseStock(event as OrderCancelledValid, { ...c, publisher })),
+  ], options);
 }
 
 /**
@@ -351,67 +425,105 @@ export const NotificationServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
- * The business logic of application `notification`: one method per consumer rpc of checkout.v1.NotificationService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
- *
- * Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.
- */
-export interface NotificationServiceHandlers {
-  /**
-   * Sends the order confirmation e-mail; publishes NotificationSent.
-   * Backs off up to 10 minutes to ride out a mail server outage.
-   *
-   * Subscription `notification.send-confirmation`: 10 delivery attempts, ack deadline 30 s, backoff 10–600 s, dead letters to `notification.send-confirmation.dead-letter`.
-   */
-  sendConfirmation(event: OrderConfirmedValid, context: HandlerContext<typeof OrderConfirmedSchema>): Promise<void> | void;
-  /**
-   * Sends the cancellation e-mail; publishes NotificationSent.
-   *
-   * Subscription `notification.send-cancellation`: 10 delivery attempts, ack deadline 30 s, backoff 10–600 s, dead letters to `notification.send-cancellation.dead-letter`.
-   */
-  sendCancellation(event: OrderCancelledValid, context: HandlerContext<typeof OrderCancelledSchema>): Promise<void> | void;
-  /**
-   * Sends the e-mail that the order is on its way; publishes
-   * NotificationSent.
-   *
-   * Subscription `notification.send-shipping-notice`: 10 delivery attempts, ack deadline 30 s, backoff 10–600 s, dead letters to `notification.send-shipping-notice.dead-letter`.
-   */
-  sendShippingNotice(event: OrderReadyForShippingValid, context: HandlerContext<typeof OrderReadyForShippingSchema>): Promise<void> | void;
-}
-
-/**
- * Start consuming every subscription of application `notification` (`notification.send-confirmation`, `notification.send-cancellation`, `notification.send-shipping-notice`) with the handlers. Close the returned consumer to stop gracefully.
- */
-export function subscribeNotificationService(pubsub: PubSub, handlers: NotificationServiceHandlers, options?: ConsumerOptions): Consumer {
-  return startConsumer(pubsub, [
-    bindHandler(NotificationServiceSubscriptions.sendConfirmation, (event, context) => handlers.sendConfirmation(event as OrderConfirmedValid, context)),
-    bindHandler(NotificationServiceSubscriptions.sendCancellation, (event, context) => handlers.sendCancellation(event as OrderCancelledValid, context)),
-    bindHandler(NotificationServiceSubscriptions.sendShippingNotice, (event, context) => handlers.sendShippingNotice(event as OrderReadyForShippingValid, context)),
-  ], options);
-}
-
-/**
- * Publishes the events application `notification` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.
+ * The events application `notification` may publish, and no others. Each method checks the field rules first and refuses an invalid event.
  */
 export interface NotificationServicePublisher {
   /**
    * Publish checkout.v1.NotificationSent on topic `checkout.notification-sent`.
    */
   publishNotificationSent(event: NotificationSentInput, options?: PublishOptions): Promise<PublishResult>;
-  /**
-   * Send batched events now and wait for Pub/Sub's answers.
-   */
-  flush(): Promise<void>;
 }
 
 /**
- * Create the publisher of application `notification` (`ce-source: notification`).
+ * Bind the typed publisher of `notification` to a sink: Pub/Sub or an outbox.
+ *
+ * @internal
  */
-export function createNotificationServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): NotificationServicePublisher {
-  const publisher = createEventPublisher(pubsub, { ...options, source: "notification" });
+export function bindNotificationServicePublisher(sink: EventSink): NotificationServicePublisher {
   return {
-    publishNotificationSent: (event, options) => publisher.publish(NotificationSentEvent, event, options),
-    flush: () => publisher.flush(),
+    publishNotificationSent: (event, options) => sink.publish(NotificationSentEvent, event, options),
   };
+}
+
+/**
+ * Publish straight to Pub/Sub as application `notification` (`ce-source: notification`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through `notificationServiceOutbox(tx)` so they commit with the state change.
+ */
+export function createNotificationServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): NotificationServicePublisher & { flush(): Promise<void> } {
+  const publisher = createEventPublisher(pubsub, { ...options, source: "notification" });
+  return { ...bindNotificationServicePublisher(publisher), flush: () => publisher.flush() };
+}
+
+/**
+ * Write events of application `notification` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: `store.transaction(async (tx) => { …; await notificationServiceOutbox(tx).publish…(…); })`.
+ */
+export function notificationServiceOutbox<DB>(tx: StoreTransaction<DB>): NotificationServicePublisher {
+  return bindNotificationServicePublisher(createOutboxSink(tx, "notification"));
+}
+
+/**
+ * What handlers of `notification` get with a store: the transaction, and the application's publisher writing into its outbox.
+ */
+export interface NotificationServiceContext<DB = unknown> extends TransactionContext<DB> {
+  readonly publisher: NotificationServicePublisher;
+}
+
+/**
+ * What handlers of `notification` get without a store: the application's publisher, straight to Pub/Sub.
+ */
+export interface NotificationServiceAtLeastOnceContext {
+  readonly publisher: NotificationServicePublisher;
+}
+
+/**
+ * The business logic of application `notification`: one method per consumer rpc of checkout.v1.NotificationService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
+ *
+ * With a store (`subscribeNotificationService`), each event's effects happen once: the inbox claim, the writes through `context.tx` and the events of `context.publisher` commit together, and a duplicate never reaches the handler. Without one (`subscribeNotificationServiceAtLeastOnce`), delivery is at least once: the same event (same `context.envelope.id`) can arrive again and the handler must tolerate it.
+ */
+export interface NotificationServiceHandlers<Context = NotificationServiceContext> {
+  /**
+   * Sends the order confirmation e-mail; publishes NotificationSent.
+   * Backs off up to 10 minutes to ride out a mail server outage.
+   *
+   * Subscription `notification.send-confirmation`: 10 delivery attempts, ack deadline 30 s, backoff 10–600 s, dead letters to `notification.send-confirmation.dead-letter`.
+   */
+  sendConfirmation(event: OrderConfirmedValid, context: HandlerContext<typeof OrderConfirmedSchema> & Context): Promise<void> | void;
+  /**
+   * Sends the cancellation e-mail; publishes NotificationSent.
+   *
+   * Subscription `notification.send-cancellation`: 10 delivery attempts, ack deadline 30 s, backoff 10–600 s, dead letters to `notification.send-cancellation.dead-letter`.
+   */
+  sendCancellation(event: OrderCancelledValid, context: HandlerContext<typeof OrderCancelledSchema> & Context): Promise<void> | void;
+  /**
+   * Sends the e-mail that the order is on its way; publishes
+   * NotificationSent.
+   *
+   * Subscription `notification.send-shipping-notice`: 10 delivery attempts, ack deadline 30 s, backoff 10–600 s, dead letters to `notification.send-shipping-notice.dead-letter`.
+   */
+  sendShippingNotice(event: OrderReadyForShippingValid, context: HandlerContext<typeof OrderReadyForShippingSchema> & Context): Promise<void> | void;
+}
+
+/**
+ * Consume every subscription of application `notification` (`notification.send-confirmation`, `notification.send-cancellation`, `notification.send-shipping-notice`) with exactly-once effects: each delivery runs in a transaction of `options.store` that claims the event in the inbox first. Close the returned consumer to stop gracefully.
+ */
+export function subscribeNotificationService<DB>(pubsub: PubSub, handlers: NotificationServiceHandlers<NotificationServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {
+  const context = (tx: StoreTransaction<DB>): NotificationServiceContext<DB> => ({ tx, publisher: notificationServiceOutbox(tx) });
+  return startConsumer(pubsub, [
+    bindHandler(NotificationServiceSubscriptions.sendConfirmation, (event, c) => handlers.sendConfirmation(event as OrderConfirmedValid, withTransaction(c, context))),
+    bindHandler(NotificationServiceSubscriptions.sendCancellation, (event, c) => handlers.sendCancellation(event as OrderCancelledValid, withTransaction(c, context))),
+    bindHandler(NotificationServiceSubscriptions.sendShippingNotice, (event, c) => handlers.sendShippingNotice(event as OrderReadyForShippingValid, withTransaction(c, context))),
+  ], options);
+}
+
+/**
+ * Consume every subscription of application `notification` (`notification.send-confirmation`, `notification.send-cancellation`, `notification.send-shipping-notice`) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.
+ */
+export function subscribeNotificationServiceAtLeastOnce(pubsub: PubSub, handlers: NotificationServiceHandlers<NotificationServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {
+  const publisher = createNotificationServicePublisher(pubsub, options?.logger === undefined ? {} : { logger: options.logger });
+  return startConsumer(pubsub, [
+    bindHandler(NotificationServiceSubscriptions.sendConfirmation, (event, c) => handlers.sendConfirmation(event as OrderConfirmedValid, { ...c, publisher })),
+    bindHandler(NotificationServiceSubscriptions.sendCancellation, (event, c) => handlers.sendCancellation(event as OrderCancelledValid, { ...c, publisher })),
+    bindHandler(NotificationServiceSubscriptions.sendShippingNotice, (event, c) => handlers.sendShippingNotice(event as OrderReadyForShippingValid, { ...c, publisher })),
+  ], options);
 }
 
 /**
@@ -451,52 +563,88 @@ export const ShippingServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
- * The business logic of application `shipping`: one method per consumer rpc of checkout.v1.ShippingService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
- *
- * Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.
- */
-export interface ShippingServiceHandlers {
-  /**
-   * Creates the shipment record of a confirmed order; publishes
-   * OrderReadyForShipping.
-   *
-   * Subscription `shipping.prepare-shipment`: 10 delivery attempts, ack deadline 60 s, backoff 5–300 s, dead letters to `shipping.prepare-shipment.dead-letter`.
-   */
-  prepareShipment(event: OrderConfirmedValid, context: HandlerContext<typeof OrderConfirmedSchema>): Promise<void> | void;
-}
-
-/**
- * Start consuming every subscription of application `shipping` (`shipping.prepare-shipment`) with the handlers. Close the returned consumer to stop gracefully.
- */
-export function subscribeShippingService(pubsub: PubSub, handlers: ShippingServiceHandlers, options?: ConsumerOptions): Consumer {
-  return startConsumer(pubsub, [
-    bindHandler(ShippingServiceSubscriptions.prepareShipment, (event, context) => handlers.prepareShipment(event as OrderConfirmedValid, context)),
-  ], options);
-}
-
-/**
- * Publishes the events application `shipping` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.
+ * The events application `shipping` may publish, and no others. Each method checks the field rules first and refuses an invalid event.
  */
 export interface ShippingServicePublisher {
   /**
    * Publish checkout.v1.OrderReadyForShipping on topic `checkout.order-ready-for-shipping`.
    */
   publishOrderReadyForShipping(event: OrderReadyForShippingInput, options?: PublishOptions): Promise<PublishResult>;
-  /**
-   * Send batched events now and wait for Pub/Sub's answers.
-   */
-  flush(): Promise<void>;
 }
 
 /**
- * Create the publisher of application `shipping` (`ce-source: shipping`).
+ * Bind the typed publisher of `shipping` to a sink: Pub/Sub or an outbox.
+ *
+ * @internal
  */
-export function createShippingServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): ShippingServicePublisher {
-  const publisher = createEventPublisher(pubsub, { ...options, source: "shipping" });
+export function bindShippingServicePublisher(sink: EventSink): ShippingServicePublisher {
   return {
-    publishOrderReadyForShipping: (event, options) => publisher.publish(OrderReadyForShippingEvent, event, options),
-    flush: () => publisher.flush(),
+    publishOrderReadyForShipping: (event, options) => sink.publish(OrderReadyForShippingEvent, event, options),
   };
+}
+
+/**
+ * Publish straight to Pub/Sub as application `shipping` (`ce-source: shipping`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through `shippingServiceOutbox(tx)` so they commit with the state change.
+ */
+export function createShippingServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): ShippingServicePublisher & { flush(): Promise<void> } {
+  const publisher = createEventPublisher(pubsub, { ...options, source: "shipping" });
+  return { ...bindShippingServicePublisher(publisher), flush: () => publisher.flush() };
+}
+
+/**
+ * Write events of application `shipping` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: `store.transaction(async (tx) => { …; await shippingServiceOutbox(tx).publish…(…); })`.
+ */
+export function shippingServiceOutbox<DB>(tx: StoreTransaction<DB>): ShippingServicePublisher {
+  return bindShippingServicePublisher(createOutboxSink(tx, "shipping"));
+}
+
+/**
+ * What handlers of `shipping` get with a store: the transaction, and the application's publisher writing into its outbox.
+ */
+export interface ShippingServiceContext<DB = unknown> extends TransactionContext<DB> {
+  readonly publisher: ShippingServicePublisher;
+}
+
+/**
+ * What handlers of `shipping` get without a store: the application's publisher, straight to Pub/Sub.
+ */
+export interface ShippingServiceAtLeastOnceContext {
+  readonly publisher: ShippingServicePublisher;
+}
+
+/**
+ * The business logic of application `shipping`: one method per consumer rpc of checkout.v1.ShippingService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
+ *
+ * With a store (`subscribeShippingService`), each event's effects happen once: the inbox claim, the writes through `context.tx` and the events of `context.publisher` commit together, and a duplicate never reaches the handler. Without one (`subscribeShippingServiceAtLeastOnce`), delivery is at least once: the same event (same `context.envelope.id`) can arrive again and the handler must tolerate it.
+ */
+export interface ShippingServiceHandlers<Context = ShippingServiceContext> {
+  /**
+   * Creates the shipment record of a confirmed order; publishes
+   * OrderReadyForShipping.
+   *
+   * Subscription `shipping.prepare-shipment`: 10 delivery attempts, ack deadline 60 s, backoff 5–300 s, dead letters to `shipping.prepare-shipment.dead-letter`.
+   */
+  prepareShipment(event: OrderConfirmedValid, context: HandlerContext<typeof OrderConfirmedSchema> & Context): Promise<void> | void;
+}
+
+/**
+ * Consume every subscription of application `shipping` (`shipping.prepare-shipment`) with exactly-once effects: each delivery runs in a transaction of `options.store` that claims the event in the inbox first. Close the returned consumer to stop gracefully.
+ */
+export function subscribeShippingService<DB>(pubsub: PubSub, handlers: ShippingServiceHandlers<ShippingServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {
+  const context = (tx: StoreTransaction<DB>): ShippingServiceContext<DB> => ({ tx, publisher: shippingServiceOutbox(tx) });
+  return startConsumer(pubsub, [
+    bindHandler(ShippingServiceSubscriptions.prepareShipment, (event, c) => handlers.prepareShipment(event as OrderConfirmedValid, withTransaction(c, context))),
+  ], options);
+}
+
+/**
+ * Consume every subscription of application `shipping` (`shipping.prepare-shipment`) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.
+ */
+export function subscribeShippingServiceAtLeastOnce(pubsub: PubSub, handlers: ShippingServiceHandlers<ShippingServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {
+  const publisher = createShippingServicePublisher(pubsub, options?.logger === undefined ? {} : { logger: options.logger });
+  return startConsumer(pubsub, [
+    bindHandler(ShippingServiceSubscriptions.prepareShipment, (event, c) => handlers.prepareShipment(event as OrderConfirmedValid, { ...c, publisher })),
+  ], options);
 }
 
 /**
@@ -630,68 +778,7 @@ export const OrderSagaServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
- * The business logic of application `order`: one method per consumer rpc of checkout.v1.OrderSagaService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
- *
- * Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.
- */
-export interface OrderSagaServiceHandlers {
-  /**
-   * Records the successful charge; confirms the order if its stock is
-   * already reserved.
-   *
-   * Subscription `order.on-payment-processed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-processed.dead-letter`.
-   */
-  onPaymentProcessed(event: PaymentProcessedValid, context: HandlerContext<typeof PaymentProcessedSchema>): Promise<void> | void;
-  /**
-   * Records the declined charge and cancels the order, asking inventory to
-   * release its stock.
-   *
-   * Subscription `order.on-payment-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-failed.dead-letter`.
-   */
-  onPaymentFailed(event: PaymentFailedValid, context: HandlerContext<typeof PaymentFailedSchema>): Promise<void> | void;
-  /**
-   * Records in the order's history that its charge was refunded.
-   *
-   * Subscription `order.on-payment-refunded`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-refunded.dead-letter`.
-   */
-  onPaymentRefunded(event: PaymentRefundedValid, context: HandlerContext<typeof PaymentRefundedSchema>): Promise<void> | void;
-  /**
-   * Records the stock reservation; confirms the order if it is already paid.
-   *
-   * Subscription `order.on-inventory-reserved`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-reserved.dead-letter`.
-   */
-  onInventoryReserved(event: InventoryReservedValid, context: HandlerContext<typeof InventoryReservedSchema>): Promise<void> | void;
-  /**
-   * Records the failed reservation and cancels the order, asking payment to
-   * refund its charge.
-   *
-   * Subscription `order.on-inventory-reservation-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-reservation-failed.dead-letter`.
-   */
-  onInventoryReservationFailed(event: InventoryReservationFailedValid, context: HandlerContext<typeof InventoryReservationFailedSchema>): Promise<void> | void;
-  /**
-   * Records in the order's history that its stock was released.
-   *
-   * Subscription `order.on-inventory-released`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-released.dead-letter`.
-   */
-  onInventoryReleased(event: InventoryReleasedValid, context: HandlerContext<typeof InventoryReleasedSchema>): Promise<void> | void;
-}
-
-/**
- * Start consuming every subscription of application `order` (`order.on-payment-processed`, `order.on-payment-failed`, `order.on-payment-refunded`, `order.on-inventory-reserved`, `order.on-inventory-reservation-failed`, `order.on-inventory-released`) with the handlers. Close the returned consumer to stop gracefully.
- */
-export function subscribeOrderSagaService(pubsub: PubSub, handlers: OrderSagaServiceHandlers, options?: ConsumerOptions): Consumer {
-  return startConsumer(pubsub, [
-    bindHandler(OrderSagaServiceSubscriptions.onPaymentProcessed, (event, context) => handlers.onPaymentProcessed(event as PaymentProcessedValid, context)),
-    bindHandler(OrderSagaServiceSubscriptions.onPaymentFailed, (event, context) => handlers.onPaymentFailed(event as PaymentFailedValid, context)),
-    bindHandler(OrderSagaServiceSubscriptions.onPaymentRefunded, (event, context) => handlers.onPaymentRefunded(event as PaymentRefundedValid, context)),
-    bindHandler(OrderSagaServiceSubscriptions.onInventoryReserved, (event, context) => handlers.onInventoryReserved(event as InventoryReservedValid, context)),
-    bindHandler(OrderSagaServiceSubscriptions.onInventoryReservationFailed, (event, context) => handlers.onInventoryReservationFailed(event as InventoryReservationFailedValid, context)),
-    bindHandler(OrderSagaServiceSubscriptions.onInventoryReleased, (event, context) => handlers.onInventoryReleased(event as InventoryReleasedValid, context)),
-  ], options);
-}
-
-/**
- * Publishes the events application `order` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.
+ * The events application `order` may publish, and no others. Each method checks the field rules first and refuses an invalid event.
  */
 export interface OrderSagaServicePublisher {
   /**
@@ -706,23 +793,125 @@ export interface OrderSagaServicePublisher {
    * Publish checkout.v1.OrderCancelled on topic `checkout.order-cancelled`.
    */
   publishOrderCancelled(event: OrderCancelledInput, options?: PublishOptions): Promise<PublishResult>;
-  /**
-   * Send batched events now and wait for Pub/Sub's answers.
-   */
-  flush(): Promise<void>;
 }
 
 /**
- * Create the publisher of application `order` (`ce-source: order`).
+ * Bind the typed publisher of `order` to a sink: Pub/Sub or an outbox.
+ *
+ * @internal
  */
-export function createOrderSagaServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): OrderSagaServicePublisher {
-  const publisher = createEventPublisher(pubsub, { ...options, source: "order" });
+export function bindOrderSagaServicePublisher(sink: EventSink): OrderSagaServicePublisher {
   return {
-    publishOrderPlaced: (event, options) => publisher.publish(OrderPlacedEvent, event, options),
-    publishOrderConfirmed: (event, options) => publisher.publish(OrderConfirmedEvent, event, options),
-    publishOrderCancelled: (event, options) => publisher.publish(OrderCancelledEvent, event, options),
-    flush: () => publisher.flush(),
+    publishOrderPlaced: (event, options) => sink.publish(OrderPlacedEvent, event, options),
+    publishOrderConfirmed: (event, options) => sink.publish(OrderConfirmedEvent, event, options),
+    publishOrderCancelled: (event, options) => sink.publish(OrderCancelledEvent, event, options),
   };
+}
+
+/**
+ * Publish straight to Pub/Sub as application `order` (`ce-source: order`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through `orderSagaServiceOutbox(tx)` so they commit with the state change.
+ */
+export function createOrderSagaServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): OrderSagaServicePublisher & { flush(): Promise<void> } {
+  const publisher = createEventPublisher(pubsub, { ...options, source: "order" });
+  return { ...bindOrderSagaServicePublisher(publisher), flush: () => publisher.flush() };
+}
+
+/**
+ * Write events of application `order` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: `store.transaction(async (tx) => { …; await orderSagaServiceOutbox(tx).publish…(…); })`.
+ */
+export function orderSagaServiceOutbox<DB>(tx: StoreTransaction<DB>): OrderSagaServicePublisher {
+  return bindOrderSagaServicePublisher(createOutboxSink(tx, "order"));
+}
+
+/**
+ * What handlers of `order` get with a store: the transaction, and the application's publisher writing into its outbox.
+ */
+export interface OrderSagaServiceContext<DB = unknown> extends TransactionContext<DB> {
+  readonly publisher: OrderSagaServicePublisher;
+}
+
+/**
+ * What handlers of `order` get without a store: the application's publisher, straight to Pub/Sub.
+ */
+export interface OrderSagaServiceAtLeastOnceContext {
+  readonly publisher: OrderSagaServicePublisher;
+}
+
+/**
+ * The business logic of application `order`: one method per consumer rpc of checkout.v1.OrderSagaService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
+ *
+ * With a store (`subscribeOrderSagaService`), each event's effects happen once: the inbox claim, the writes through `context.tx` and the events of `context.publisher` commit together, and a duplicate never reaches the handler. Without one (`subscribeOrderSagaServiceAtLeastOnce`), delivery is at least once: the same event (same `context.envelope.id`) can arrive again and the handler must tolerate it.
+ */
+export interface OrderSagaServiceHandlers<Context = OrderSagaServiceContext> {
+  /**
+   * Records the successful charge; confirms the order if its stock is
+   * already reserved.
+   *
+   * Subscription `order.on-payment-processed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-processed.dead-letter`.
+   */
+  onPaymentProcessed(event: PaymentProcessedValid, context: HandlerContext<typeof PaymentProcessedSchema> & Context): Promise<void> | void;
+  /**
+   * Records the declined charge and cancels the order, asking inventory to
+   * release its stock.
+   *
+   * Subscription `order.on-payment-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-failed.dead-letter`.
+   */
+  onPaymentFailed(event: PaymentFailedValid, context: HandlerContext<typeof PaymentFailedSchema> & Context): Promise<void> | void;
+  /**
+   * Records in the order's history that its charge was refunded.
+   *
+   * Subscription `order.on-payment-refunded`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-refunded.dead-letter`.
+   */
+  onPaymentRefunded(event: PaymentRefundedValid, context: HandlerContext<typeof PaymentRefundedSchema> & Context): Promise<void> | void;
+  /**
+   * Records the stock reservation; confirms the order if it is already paid.
+   *
+   * Subscription `order.on-inventory-reserved`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-reserved.dead-letter`.
+   */
+  onInventoryReserved(event: InventoryReservedValid, context: HandlerContext<typeof InventoryReservedSchema> & Context): Promise<void> | void;
+  /**
+   * Records the failed reservation and cancels the order, asking payment to
+   * refund its charge.
+   *
+   * Subscription `order.on-inventory-reservation-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-reservation-failed.dead-letter`.
+   */
+  onInventoryReservationFailed(event: InventoryReservationFailedValid, context: HandlerContext<typeof InventoryReservationFailedSchema> & Context): Promise<void> | void;
+  /**
+   * Records in the order's history that its stock was released.
+   *
+   * Subscription `order.on-inventory-released`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-released.dead-letter`.
+   */
+  onInventoryReleased(event: InventoryReleasedValid, context: HandlerContext<typeof InventoryReleasedSchema> & Context): Promise<void> | void;
+}
+
+/**
+ * Consume every subscription of application `order` (`order.on-payment-processed`, `order.on-payment-failed`, `order.on-payment-refunded`, `order.on-inventory-reserved`, `order.on-inventory-reservation-failed`, `order.on-inventory-released`) with exactly-once effects: each delivery runs in a transaction of `options.store` that claims the event in the inbox first. Close the returned consumer to stop gracefully.
+ */
+export function subscribeOrderSagaService<DB>(pubsub: PubSub, handlers: OrderSagaServiceHandlers<OrderSagaServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {
+  const context = (tx: StoreTransaction<DB>): OrderSagaServiceContext<DB> => ({ tx, publisher: orderSagaServiceOutbox(tx) });
+  return startConsumer(pubsub, [
+    bindHandler(OrderSagaServiceSubscriptions.onPaymentProcessed, (event, c) => handlers.onPaymentProcessed(event as PaymentProcessedValid, withTransaction(c, context))),
+    bindHandler(OrderSagaServiceSubscriptions.onPaymentFailed, (event, c) => handlers.onPaymentFailed(event as PaymentFailedValid, withTransaction(c, context))),
+    bindHandler(OrderSagaServiceSubscriptions.onPaymentRefunded, (event, c) => handlers.onPaymentRefunded(event as PaymentRefundedValid, withTransaction(c, context))),
+    bindHandler(OrderSagaServiceSubscriptions.onInventoryReserved, (event, c) => handlers.onInventoryReserved(event as InventoryReservedValid, withTransaction(c, context))),
+    bindHandler(OrderSagaServiceSubscriptions.onInventoryReservationFailed, (event, c) => handlers.onInventoryReservationFailed(event as InventoryReservationFailedValid, withTransaction(c, context))),
+    bindHandler(OrderSagaServiceSubscriptions.onInventoryReleased, (event, c) => handlers.onInventoryReleased(event as InventoryReleasedValid, withTransaction(c, context))),
+  ], options);
+}
+
+/**
+ * Consume every subscription of application `order` (`order.on-payment-processed`, `order.on-payment-failed`, `order.on-payment-refunded`, `order.on-inventory-reserved`, `order.on-inventory-reservation-failed`, `order.on-inventory-released`) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.
+ */
+export function subscribeOrderSagaServiceAtLeastOnce(pubsub: PubSub, handlers: OrderSagaServiceHandlers<OrderSagaServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {
+  const publisher = createOrderSagaServicePublisher(pubsub, options?.logger === undefined ? {} : { logger: options.logger });
+  return startConsumer(pubsub, [
+    bindHandler(OrderSagaServiceSubscriptions.onPaymentProcessed, (event, c) => handlers.onPaymentProcessed(event as PaymentProcessedValid, { ...c, publisher })),
+    bindHandler(OrderSagaServiceSubscriptions.onPaymentFailed, (event, c) => handlers.onPaymentFailed(event as PaymentFailedValid, { ...c, publisher })),
+    bindHandler(OrderSagaServiceSubscriptions.onPaymentRefunded, (event, c) => handlers.onPaymentRefunded(event as PaymentRefundedValid, { ...c, publisher })),
+    bindHandler(OrderSagaServiceSubscriptions.onInventoryReserved, (event, c) => handlers.onInventoryReserved(event as InventoryReservedValid, { ...c, publisher })),
+    bindHandler(OrderSagaServiceSubscriptions.onInventoryReservationFailed, (event, c) => handlers.onInventoryReservationFailed(event as InventoryReservationFailedValid, { ...c, publisher })),
+    bindHandler(OrderSagaServiceSubscriptions.onInventoryReleased, (event, c) => handlers.onInventoryReleased(event as InventoryReleasedValid, { ...c, publisher })),
+  ], options);
 }
 
 /**
@@ -763,26 +952,46 @@ export const CatalogViewServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
+ * What handlers of `order` get with a store: the transaction.
+ */
+export type CatalogViewServiceContext<DB = unknown> = TransactionContext<DB>;
+
+/**
+ * What handlers of `order` get without a store: nothing more.
+ */
+export type CatalogViewServiceAtLeastOnceContext = object;
+
+/**
  * The business logic of application `order`: one method per consumer rpc of checkout.v1.CatalogViewService. Return to ack; throw to nack (Pub/Sub redelivers with the subscription's backoff, then dead-letters after max delivery attempts); throw a PermanentError to dead-letter at once.
  *
- * Delivery is at least once: the same event (same `context.envelope.id`) can arrive again, so a handler must tolerate duplicates.
+ * With a store (`subscribeCatalogViewService`), each event's effects happen once: the inbox claim, the writes through `context.tx` and the events of `context.publisher` commit together, and a duplicate never reaches the handler. Without one (`subscribeCatalogViewServiceAtLeastOnce`), delivery is at least once: the same event (same `context.envelope.id`) can arrive again and the handler must tolerate it.
  */
-export interface CatalogViewServiceHandlers {
+export interface CatalogViewServiceHandlers<Context = CatalogViewServiceContext> {
   /**
    * Stores the product's name, price and availability unless the view
    * already holds the same or a newer version.
    *
    * Subscription `order.apply-product-updated`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.apply-product-updated.dead-letter`.
    */
-  applyProductUpdated(event: ProductUpdatedValid, context: HandlerContext<typeof ProductUpdatedSchema>): Promise<void> | void;
+  applyProductUpdated(event: ProductUpdatedValid, context: HandlerContext<typeof ProductUpdatedSchema> & Context): Promise<void> | void;
 }
 
 /**
- * Start consuming every subscription of application `order` (`order.apply-product-updated`) with the handlers. Close the returned consumer to stop gracefully.
+ * Consume every subscription of application `order` (`order.apply-product-updated`) with exactly-once effects: each delivery runs in a transaction of `options.store` that claims the event in the inbox first. Close the returned consumer to stop gracefully.
  */
-export function subscribeCatalogViewService(pubsub: PubSub, handlers: CatalogViewServiceHandlers, options?: ConsumerOptions): Consumer {
+export function subscribeCatalogViewService<DB>(pubsub: PubSub, handlers: CatalogViewServiceHandlers<CatalogViewServiceContext<DB>>, options: ConsumerOptions & { readonly store: Store<DB> }): Consumer {
+  const context = (tx: StoreTransaction<DB>): CatalogViewServiceContext<DB> => ({ tx });
   return startConsumer(pubsub, [
-    bindHandler(CatalogViewServiceSubscriptions.applyProductUpdated, (event, context) => handlers.applyProductUpdated(event as ProductUpdatedValid, context)),
+    bindHandler(CatalogViewServiceSubscriptions.applyProductUpdated, (event, c) => handlers.applyProductUpdated(event as ProductUpdatedValid, withTransaction(c, context))),
+  ], options);
+}
+
+/**
+ * Consume every subscription of application `order` (`order.apply-product-updated`) without a store: delivery is at least once, so a handler sees an event again after a redelivery and must tolerate duplicates. Close the returned consumer to stop gracefully.
+ */
+export function subscribeCatalogViewServiceAtLeastOnce(pubsub: PubSub, handlers: CatalogViewServiceHandlers<CatalogViewServiceAtLeastOnceContext>, options?: Omit<ConsumerOptions, "store">): Consumer {
+  return startConsumer(pubsub, [
+    bindHandler(CatalogViewServiceSubscriptions.applyProductUpdated, (event, c) => handlers.applyProductUpdated(event as ProductUpdatedValid, c)),
   ], options);
 }
 
@@ -805,27 +1014,38 @@ export const CatalogServiceApplication = /*@__PURE__*/ defineApplication({
 });
 
 /**
- * Publishes the events application `catalog` may publish, and no others. Each method validates the field rules, then resolves once Pub/Sub accepted the event.
+ * The events application `catalog` may publish, and no others. Each method checks the field rules first and refuses an invalid event.
  */
 export interface CatalogServicePublisher {
   /**
    * Publish checkout.v1.ProductUpdated on topic `checkout.product-updated`.
    */
   publishProductUpdated(event: ProductUpdatedInput, options?: PublishOptions): Promise<PublishResult>;
-  /**
-   * Send batched events now and wait for Pub/Sub's answers.
-   */
-  flush(): Promise<void>;
 }
 
 /**
- * Create the publisher of application `catalog` (`ce-source: catalog`).
+ * Bind the typed publisher of `catalog` to a sink: Pub/Sub or an outbox.
+ *
+ * @internal
  */
-export function createCatalogServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): CatalogServicePublisher {
-  const publisher = createEventPublisher(pubsub, { ...options, source: "catalog" });
+export function bindCatalogServicePublisher(sink: EventSink): CatalogServicePublisher {
   return {
-    publishProductUpdated: (event, options) => publisher.publish(ProductUpdatedEvent, event, options),
-    flush: () => publisher.flush(),
+    publishProductUpdated: (event, options) => sink.publish(ProductUpdatedEvent, event, options),
   };
+}
+
+/**
+ * Publish straight to Pub/Sub as application `catalog` (`ce-source: catalog`): each method resolves once Pub/Sub accepted the event. Outside a store transaction only; with a store, write events through `catalogServiceOutbox(tx)` so they commit with the state change.
+ */
+export function createCatalogServicePublisher(pubsub: PubSub, options?: Omit<EventPublisherOptions, "source">): CatalogServicePublisher & { flush(): Promise<void> } {
+  const publisher = createEventPublisher(pubsub, { ...options, source: "catalog" });
+  return { ...bindCatalogServicePublisher(publisher), flush: () => publisher.flush() };
+}
+
+/**
+ * Write events of application `catalog` into the outbox of a store transaction: they commit or roll back with it, and the outbox relay publishes them after commit. Use it wherever state changes and events must agree, e.g. in an API call: `store.transaction(async (tx) => { …; await catalogServiceOutbox(tx).publish…(…); })`.
+ */
+export function catalogServiceOutbox<DB>(tx: StoreTransaction<DB>): CatalogServicePublisher {
+  return bindCatalogServicePublisher(createOutboxSink(tx, "catalog"));
 }
 

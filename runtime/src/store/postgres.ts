@@ -1,0 +1,293 @@
+/**
+ * The scale-out store: PostgreSQL, one schema per service, shared by every
+ * replica of the service.
+ */
+import { Kysely, type Migration, PostgresDialect, sql } from "kysely";
+import pg from "pg";
+import { Code, ProtoeventsError, reasonToString } from "../errors.js";
+import { getDefaultLogger } from "../logger.js";
+import {
+  createKyselyStore,
+  isTransientStoreError,
+  migrateStore,
+  storeUnavailable,
+} from "./common.js";
+import type { ProtoeventsTables, Store } from "./store.js";
+
+/** Connections per store (per replica) unless `poolSize` says otherwise. */
+const DEFAULT_POOL_SIZE = 10;
+
+/**
+ * How long acquiring a new connection may take before the operation fails
+ * with `store_unavailable`, instead of hanging while PostgreSQL is unreachable.
+ */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** A PostgreSQL identifier we accept as a schema name without quoting surprises. */
+const SCHEMA_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Options of {@link createPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`. */
+  readonly connectionString: string;
+  /**
+   * The service's schema (a plain identifier: letters, digits, `_`; at most 63
+   * characters; not starting with `pg_`). Created if missing and put first on
+   * the search_path of every connection, so unqualified table names are the
+   * service's. Replicas of one service share it.
+   */
+  readonly schema: string;
+  /**
+   * The service's own migrations, by name; applied in name order after the
+   * protoevents tables, recorded in `<schema>.service_migration`.
+   */
+  readonly migrations?: Readonly<Record<string, Migration>>;
+  /**
+   * Connections in this store's pool; at least 2, since an outbox relay holds
+   * one for its lock (see {@link Store.lockOutbox}) while it reads and marks
+   * rows through the others.
+   *
+   * @default 10
+   */
+  readonly poolSize?: number;
+  /**
+   * `application_name` of the connections, as `pg_stat_activity` shows it.
+   *
+   * @default `protoevents:<schema>`
+   */
+  readonly applicationName?: string;
+}
+
+/**
+ * Open a PostgreSQL store: create the schema if missing and apply pending
+ * migrations. Safe when several replicas open the same schema at once (the
+ * schema creation race is tolerated, migrations run under Kysely's advisory
+ * lock). The pool reconnects by itself after PostgreSQL restarts or drops
+ * connections; operations meanwhile fail with `store_unavailable`.
+ *
+ * int8 columns (ids, Unix-millisecond times, counts) are parsed as JS numbers
+ * by this pool only; the global `pg.types` stay untouched.
+ *
+ * @example
+ * ```ts
+ * const store = await createPostgresStore<OrderTables>({
+ *   connectionString: "postgres://postgres@127.0.0.1:5432/checkout",
+ *   schema: "order",
+ * });
+ * ```
+ * @throws ProtoeventsError `invalid_argument` for a bad schema name or pool
+ *   size; `store_unavailable` when PostgreSQL cannot be reached; `internal`
+ *   when creating the schema or a migration fails otherwise.
+ */
+export async function createPostgresStore<DB = unknown>(
+  options: PostgresStoreOptions,
+): Promise<Store<DB>> {
+  const { schema } = options;
+  if (!SCHEMA_PATTERN.test(schema) || schema.toLowerCase().startsWith("pg_")) {
+    throw new ProtoeventsError(
+      Code.InvalidArgument,
+      `invalid PostgreSQL schema name ${JSON.stringify(schema)}: use letters, digits and _, at most 63 characters, not starting with a digit or pg_`,
+    );
+  }
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  if (!Number.isInteger(poolSize) || poolSize < 2) {
+    throw new ProtoeventsError(
+      Code.InvalidArgument,
+      `poolSize must be an integer of at least 2 (an outbox relay holds one connection for its lock), got ${poolSize}`,
+    );
+  }
+  const name = `postgres store (schema ${schema})`;
+  const pool = createPool({
+    ...connectionWithSearchPath(options.connectionString, schema),
+    applicationName: options.applicationName ?? `protoevents:${schema}`.slice(0, 63),
+    poolSize,
+    store: name,
+  });
+  const db = new Kysely<DB & ProtoeventsTables>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    await ensureSchema(db, schema, name);
+    await migrateStore(db, {
+      dialect: "postgres",
+      store: name,
+      schema,
+      ...(options.migrations === undefined ? {} : { migrations: options.migrations }),
+    });
+  } catch (error) {
+    await db.destroy();
+    throw error;
+  }
+  return createKyselyStore<DB>({
+    dialect: "postgres",
+    db,
+    name,
+    lockOutbox: (work) => lockOutbox(pool, schema, name, work),
+    beginAttempts: poolSize + 1,
+  });
+}
+
+/**
+ * First key of the two-key advisory locks protoevents takes (ASCII "pevo");
+ * the second is `hashtext(schema)`. Two-int4 advisory locks live apart from
+ * single-int8 ones such as Kysely's migration lock.
+ */
+const OUTBOX_LOCK_NAMESPACE = 0x7065766f;
+
+/**
+ * Run `work` holding the schema's outbox advisory lock on one pooled
+ * connection, or resolve undefined at once when another session holds it.
+ * The lock is a session lock, so it is released explicitly afterwards, and
+ * the connection is discarded instead of pooled when that fails (a pooled
+ * connection must never keep holding it). A lost connection releases it on
+ * the server; `work` is not interrupted then, so for a moment a second relay
+ * may publish too (publishing is at least once anyway).
+ */
+async function lockOutbox<T>(
+  pool: pg.Pool,
+  schema: string,
+  store: string,
+  work: () => Promise<T>,
+): Promise<T | undefined> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw storeUnavailable(store, "could not take the outbox lock", error);
+  }
+  let broken: Error | undefined;
+  try {
+    let locked: boolean;
+    try {
+      const result = await client.query<{ locked: boolean }>(
+        "select pg_try_advisory_lock($1, hashtext($2)) as locked",
+        [OUTBOX_LOCK_NAMESPACE, schema],
+      );
+      locked = result.rows[0]?.locked === true;
+    } catch (error) {
+      broken = error instanceof Error ? error : new Error(reasonToString(error));
+      throw storeUnavailable(store, "could not take the outbox lock", error);
+    }
+    if (!locked) {
+      return undefined;
+    }
+    try {
+      return await work();
+    } finally {
+      try {
+        await client.query("select pg_advisory_unlock($1, hashtext($2))", [
+          OUTBOX_LOCK_NAMESPACE,
+          schema,
+        ]);
+      } catch (error) {
+        // Discarding the connection ends the session and with it the lock.
+        broken = error instanceof Error ? error : new Error(reasonToString(error));
+      }
+    }
+  } finally {
+    client.release(broken);
+  }
+}
+
+/**
+ * The connection string without an `options` parameter, and the startup
+ * `options` with our search_path appended. pg lets a connection string's
+ * parameters override the config object's, so a user's `options=...` would
+ * otherwise silently drop the search_path.
+ */
+function connectionWithSearchPath(
+  connectionString: string,
+  schema: string,
+): { connectionString: string; options: string } {
+  // `public` stays after the service's schema for functions of extensions
+  // installed there; tables are created in the first schema that exists.
+  const searchPath = `-c search_path=${quoteIdentifier(schema)},public`;
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return { connectionString, options: searchPath };
+  }
+  const userOptions = url.searchParams.get("options");
+  if (userOptions === null) {
+    return { connectionString, options: searchPath };
+  }
+  url.searchParams.delete("options");
+  return { connectionString: url.toString(), options: `${userOptions} ${searchPath}` };
+}
+
+function quoteIdentifier(identifier: string): string {
+  return `"${identifier.replaceAll('"', '""')}"`;
+}
+
+function createPool(config: {
+  connectionString: string;
+  options: string;
+  applicationName: string;
+  poolSize: number;
+  store: string;
+}): pg.Pool {
+  // Per-pool type parsing: int8 as number (ids and Unix milliseconds stay far
+  // below 2^53), without touching pg.types for the rest of the process.
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+  const pool = new pg.Pool({
+    connectionString: config.connectionString,
+    options: config.options,
+    application_name: config.applicationName,
+    max: config.poolSize,
+    types,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+  });
+  // An idle client whose connection dies (PostgreSQL restarted, backend
+  // terminated) is dropped by the pool, which then emits "error"; without a
+  // listener Node would crash the process.
+  pool.on("error", (error) => {
+    getDefaultLogger().warn(
+      { err: error, store: config.store },
+      "idle PostgreSQL connection lost; the pool reconnects on demand",
+    );
+  });
+  // A checked-out client whose connection dies between queries emits "error"
+  // on itself; its next query fails and the pool discards it on release.
+  pool.on("connect", (client) => {
+    client.on("error", (error) => {
+      getDefaultLogger().debug({ err: error, store: config.store }, "PostgreSQL connection lost");
+    });
+  });
+  return pool;
+}
+
+/**
+ * Create the schema if missing. Two replicas may race: `CREATE SCHEMA IF NOT
+ * EXISTS` can still fail with a unique violation when another session creates
+ * it at the same moment, so a failure is ignored when the schema exists.
+ */
+async function ensureSchema<DB>(db: Kysely<DB>, schema: string, store: string): Promise<void> {
+  const exists = async (): Promise<boolean> => {
+    const result = await sql<{
+      one: number;
+    }>`select 1 as one from pg_catalog.pg_namespace where nspname = ${schema}`.execute(db);
+    return result.rows.length > 0;
+  };
+  try {
+    if (await exists()) {
+      return;
+    }
+    try {
+      await db.schema.createSchema(schema).ifNotExists().execute();
+    } catch (error) {
+      if (!(await exists())) {
+        throw error;
+      }
+    }
+  } catch (error) {
+    if (isTransientStoreError(error)) {
+      throw storeUnavailable(store, "could not create the schema", error);
+    }
+    throw new ProtoeventsError(
+      Code.Internal,
+      `${store}: could not create the schema: ${reasonToString(error)}`,
+      { cause: error },
+    );
+  }
+}

@@ -1,0 +1,76 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** A TypeScript file of the repository running in its own Node.js process (through tsx). */
+export interface TestProcess {
+  readonly child: ChildProcess;
+  /** Everything it printed so far. */
+  output(): string;
+  /** Resolves with its exit code or signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once it printed `line` on a line of its own. */
+  waitFor(line: string, timeoutMs?: number): Promise<void>;
+  /** SIGTERM, then wait for the exit. */
+  stop(): Promise<void>;
+}
+
+export function startTsProcess(file: string, env: Record<string, string>): TestProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", join(root, file)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const listeners = new Set<() => void>();
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString("utf8");
+    for (const listener of listeners) {
+      listener();
+    }
+  };
+  child.stdout?.on("data", collect);
+  child.stderr?.on("data", collect);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => {
+      resolve({ code, signal });
+      for (const listener of listeners) {
+        listener();
+      }
+    }),
+  );
+  return {
+    child,
+    output: () => output,
+    exited,
+    waitFor(line, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (output.split("\n").includes(line)) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            resolve();
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            listeners.delete(check);
+            clearTimeout(timer);
+            reject(new Error(`${file} exited before printing "${line}":\n${output}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`${file} did not print "${line}" within ${timeoutMs} ms:\n${output}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+      }
+      await exited;
+    },
+  };
+}
