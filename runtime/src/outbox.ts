@@ -59,7 +59,13 @@ export function createOutboxSink<DB>(tx: StoreTransaction<DB>, source: string): 
 
 /** Options of {@link startOutboxRelay}. */
 export interface OutboxRelayOptions {
-  /** Rows read and published per pass. @default 500 */
+  /**
+   * Rows read and published per pass. Larger passes batch better: the client
+   * batches per ordering key, and a pass waits for all its rows before the
+   * next starts (so a failed row is never overtaken). In the outbox-relay
+   * benchmark 500 rows per pass relayed 4,400 msg/s, 5,000 about 11,000.
+   * @default 5000
+   */
   readonly batchSize?: number;
   /**
    * How often to look for rows when no commit in this process announced
@@ -108,7 +114,7 @@ export function startOutboxRelay(
   store: OutboxStore,
   options: OutboxRelayOptions = {},
 ): OutboxRelay {
-  const batchSize = options.batchSize ?? 500;
+  const batchSize = options.batchSize ?? 5000;
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   const minBackoffMs = options.minBackoffMs ?? 100;
   const maxBackoffMs = options.maxBackoffMs ?? 30_000;

@@ -13,10 +13,18 @@
  *                     attributes) on top of encoding the payload, no I/O
  *   subscribe         generated consumer (decode, validate, dispatch, ack) vs a
  *                     raw subscriber that decodes and acks, same maxStreams
+ *   subscribe-inbox-sqlite / subscribe-inbox-postgres
+ *                     the same consumer claiming every event in a store's
+ *                     inbox in a transaction, vs the same raw subscriber
+ *   outbox-relay      the relay publishing committed outbox rows vs the raw
+ *                     client publishing the same messages
  *
  * Options: --messages N (default 20000), --rounds N (default 9), --only name.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { create, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -29,8 +37,11 @@ import { DEFAULT_BATCHING } from "../../runtime/src/default-options.js";
 import { startEmulator } from "../../runtime/src/emulator.js";
 import { encodeEvent } from "../../runtime/src/envelope.js";
 import { createLogger } from "../../runtime/src/logger.js";
+import { startOutboxRelay } from "../../runtime/src/outbox.js";
 import { createEventPublisher } from "../../runtime/src/publisher.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
+import { createStore } from "../../runtime/src/store/index.js";
+import type { InboxStore } from "../../runtime/src/store/store.js";
 import { type BenchResult, formatTable, summarise, writeResults } from "./report.js";
 
 const { values: args } = parseArgs({
@@ -45,6 +56,8 @@ const MESSAGES = Number.parseInt(args.messages, 10);
 const ROUNDS = Number.parseInt(args.rounds, 10);
 /** Streams per subscription on both sides of the subscribe benchmark. */
 const MAX_STREAMS = 4;
+/** The PostgreSQL of the development and CI machines. */
+const PG_URL = process.env.PROTOEVENTS_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const quiet = createLogger({ app: "bench" });
 quiet.level = "error";
 
@@ -248,17 +261,27 @@ function benchPublishOverhead(): BenchResult {
   };
 }
 
-async function benchSubscribe(pubsub: PubSub): Promise<BenchResult> {
+/**
+ * Consume throughput. `plain`: the generated consumer's path without a store
+ * (decode, validate, dispatch, ack). With a store, every delivery also runs a
+ * transaction that claims the event in the inbox (the handler itself writes
+ * nothing), so the ratio is the inbox's cost.
+ */
+async function benchSubscribe(
+  pubsub: PubSub,
+  name: string,
+  store: InboxStore | undefined,
+): Promise<BenchResult> {
   const events = orders(MESSAGES);
   const measured: number[] = [];
   const baseline: number[] = [];
   const flowControl = { maxMessages: 1000, allowExcessMessages: false };
   const template = PaymentServiceSubscriptions.chargeOrder;
   for (let round = 0; round < ROUNDS; round++) {
-    const topicName = `bench.subscribe-${round}`;
+    const topicName = `bench.${name}-${round}`;
     const [topic] = await pubsub.createTopic(topicName);
-    const ours = `bench.protoevents-${round}`;
-    const theirs = `bench.raw-${round}`;
+    const ours = `bench.${name}-protoevents-${round}`;
+    const theirs = `bench.${name}-raw-${round}`;
     await topic.createSubscription(ours, { ackDeadlineSeconds: 60 });
     await topic.createSubscription(theirs, { ackDeadlineSeconds: 60 });
     const publisher = pubsub.topic(topicName, { batching: DEFAULT_BATCHING });
@@ -280,18 +303,21 @@ async function benchSubscribe(pubsub: PubSub): Promise<BenchResult> {
         deadLetter: undefined,
       };
       const seconds = await timed(async () => {
-        const consumer = startConsumer(
-          pubsub,
-          [
-            bindHandler(subscription, () => {
-              received++;
-              if (received === MESSAGES) {
-                done();
-              }
-            }),
-          ],
-          { maxStreams: MAX_STREAMS, maxMessagesInFlight: flowControl.maxMessages, logger: quiet },
-        );
+        const consumer = startConsumer(pubsub, [bindHandler(subscription, () => {})], {
+          maxStreams: MAX_STREAMS,
+          maxMessagesInFlight: flowControl.maxMessages,
+          logger: quiet,
+          ...(store === undefined ? {} : { store }),
+          onDelivery: (outcome) => {
+            if (outcome.result !== "acked") {
+              throw new Error(`unexpected ${outcome.result} in the benchmark`);
+            }
+            received++;
+            if (received === MESSAGES) {
+              done();
+            }
+          },
+        });
         await all;
         await consumer.close();
       });
@@ -332,12 +358,89 @@ async function benchSubscribe(pubsub: PubSub): Promise<BenchResult> {
     await topic.delete();
   }
   return summarise(
-    "subscribe",
+    name,
     "msg/s",
     "higher",
     measured,
     baseline,
     `${MESSAGES} OrderPlaced per round, maxStreams ${MAX_STREAMS}; the emulator paces each stream`,
+  );
+}
+
+/**
+ * Outbox relay throughput: rows already committed to a SQLite outbox (over
+ * 1,000 ordering keys), relayed to Pub/Sub, against the raw client publishing
+ * the same messages with the same keys.
+ */
+async function benchOutboxRelay(pubsub: PubSub): Promise<BenchResult> {
+  const events = orders(MESSAGES).map((event, i) => {
+    event.orderId = `ord-${i % 1000}`;
+    return event;
+  });
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  const dir = await mkdtemp(join(tmpdir(), "protoevents-bench-"));
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const topicName = `bench.relay-${round}`;
+      await pubsub.createTopic(topicName);
+      const contract = { ...OrderPlacedEvent, topic: topicName };
+      const messages = events.map((event) => encodeEvent(contract, event, { source: "order" }));
+      const store = await createStore({ kind: "sqlite", file: join(dir, `relay-${round}.sqlite`) });
+      for (let i = 0; i < messages.length; i += 500) {
+        await store.transaction((tx) =>
+          tx.enqueue(
+            messages.slice(i, i + 500).map((m) => ({
+              eventId: m.attributes["ce-id"] as string,
+              eventType: contract.type,
+              topic: topicName,
+              orderingKey: m.orderingKey,
+              data: m.data,
+              attributes: m.attributes,
+            })),
+          ),
+        );
+      }
+      const relay = async () => {
+        const seconds = await timed(async () => {
+          const running = startOutboxRelay(pubsub, store, { logger: quiet, pollIntervalMs: 10 });
+          while ((await store.pendingOutbox(1)).length > 0) {
+            await running.drain();
+          }
+          await running.stop();
+        });
+        measured.push(MESSAGES / seconds);
+      };
+      const raw = async () => {
+        const topic = pubsub.topic(topicName, {
+          batching: DEFAULT_BATCHING,
+          messageOrdering: true,
+        });
+        const seconds = await timed(async () => {
+          await Promise.all(messages.map((m) => topic.publishMessage(m)));
+        });
+        baseline.push(MESSAGES / seconds);
+      };
+      if (round % 2 === 0) {
+        await relay();
+        await raw();
+      } else {
+        await raw();
+        await relay();
+      }
+      await store.close();
+      await pubsub.topic(topicName).delete();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return summarise(
+    "outbox-relay",
+    "msg/s",
+    "higher",
+    measured,
+    baseline,
+    `${MESSAGES} committed OrderPlaced rows over 1,000 ordering keys, SQLite, batches of 500`,
   );
 }
 
@@ -349,7 +452,15 @@ async function main(): Promise<void> {
   if (wanted("publish-overhead")) {
     results.push(benchPublishOverhead());
   }
-  if (wanted("publish") || wanted("publish-ordered") || wanted("subscribe")) {
+  const needsEmulator = [
+    "publish",
+    "publish-ordered",
+    "subscribe",
+    "subscribe-inbox-sqlite",
+    "subscribe-inbox-postgres",
+    "outbox-relay",
+  ].some(wanted);
+  if (needsEmulator) {
     // The benchmarks push hundreds of thousands of messages through it: more
     // heap than the 256 MiB that tests and demos need.
     const emulator = await startEmulator({ javaHeap: "1g" });
@@ -369,7 +480,44 @@ async function main(): Promise<void> {
           projectId: "bench-subscribe",
           emulatorHost: emulator.endpoint,
         });
-        results.push(await benchSubscribe(pubsub));
+        results.push(await benchSubscribe(pubsub, "subscribe", undefined));
+        await pubsub.close();
+      }
+      if (wanted("subscribe-inbox-sqlite")) {
+        const dir = await mkdtemp(join(tmpdir(), "protoevents-bench-"));
+        const store = await createStore({ kind: "sqlite", file: join(dir, "inbox.sqlite") });
+        const pubsub = createPubSub({
+          projectId: "bench-inbox-sqlite",
+          emulatorHost: emulator.endpoint,
+        });
+        results.push(await benchSubscribe(pubsub, "subscribe-inbox-sqlite", store));
+        await pubsub.close();
+        await store.close();
+        await rm(dir, { recursive: true, force: true });
+      }
+      if (wanted("subscribe-inbox-postgres")) {
+        const schema = `bench_${process.pid}`;
+        const store = await createStore({
+          kind: "postgres",
+          connectionString: PG_URL,
+          schema,
+          poolSize: 16,
+        });
+        const pubsub = createPubSub({
+          projectId: "bench-inbox-postgres",
+          emulatorHost: emulator.endpoint,
+        });
+        try {
+          results.push(await benchSubscribe(pubsub, "subscribe-inbox-postgres", store));
+        } finally {
+          await pubsub.close();
+          await store.db.schema.dropSchema(schema).ifExists().cascade().execute();
+          await store.close();
+        }
+      }
+      if (wanted("outbox-relay")) {
+        const pubsub = createPubSub({ projectId: "bench-relay", emulatorHost: emulator.endpoint });
+        results.push(await benchOutboxRelay(pubsub));
         await pubsub.close();
       }
     } finally {

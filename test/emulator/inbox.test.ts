@@ -5,9 +5,12 @@ import {
   createOrderSagaServicePublisher,
   orderSagaServiceOutbox,
   paymentServiceOutbox,
+  subscribeOrderSagaServiceAtLeastOnce,
+  subscribePaymentService,
 } from "../../generated/checkout/v1/applications_pe.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import { encodeOrderPlaced } from "../../generated/checkout/v1/order_events_pe.js";
+import { registry } from "../../generated/protoevents_registry.js";
 import {
   bindHandler,
   type DeliveryOutcome,
@@ -158,6 +161,71 @@ describe.each(["sqlite", "postgres"] as const)(
   },
 );
 
+describe("generated consumer with a store", () => {
+  it("should hand handlers the transaction and an outbox publisher, and relay what committed once", async () => {
+    const store = await opened(await location("sqlite"));
+    const pubsub = testPubSub("generated-store");
+    cleanups.push(() => pubsub.close());
+    await provision(pubsub, registry, { dryRun: false });
+    const relay = startOutboxRelay(pubsub, store, { pollIntervalMs: 100, logger: quiet });
+    cleanups.push(() => relay.stop());
+    const charged: string[] = [];
+    const payments = subscribePaymentService(
+      pubsub,
+      {
+        async chargeOrder(event, context) {
+          // context.tx.db is typed with the store's tables.
+          await context.tx.db
+            .insertInto("charges")
+            .values({ event_id: context.envelope.id, order_id: event.orderId, worker: "payment" })
+            .execute();
+          const result = await context.publisher.publishPaymentProcessed({
+            orderId: event.orderId,
+            paymentId: `pay-${event.orderId}`,
+            amount: event.total,
+            processedAt: { seconds: 1_700_000_000n },
+          });
+          expect(result.messageId).toBeUndefined();
+          charged.push(event.orderId);
+        },
+        refundOrder() {},
+      },
+      { store, logger: quiet },
+    );
+    cleanups.push(() => payments.close());
+    const processed: string[] = [];
+    const saga = subscribeOrderSagaServiceAtLeastOnce(
+      pubsub,
+      {
+        onPaymentProcessed(event, context) {
+          processed.push(`${event.orderId}/${context.envelope.source}`);
+        },
+        onPaymentFailed() {},
+        onPaymentRefunded() {},
+        onInventoryReserved() {},
+        onInventoryReservationFailed() {},
+        onInventoryReleased() {},
+      },
+      { logger: quiet },
+    );
+    cleanups.push(() => saga.close());
+
+    const message = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced("ord-gen")), {
+      source: "order",
+      id: "evt-generated",
+    });
+    const topic = pubsub.topic("checkout.order-placed");
+    await Promise.all([topic.publishMessage(message), topic.publishMessage(message)]);
+
+    await waitFor("the relayed PaymentProcessed", () => processed.length > 0);
+    await relay.drain();
+    expect(charged).toEqual(["ord-gen"]);
+    expect(await charges(store)).toEqual([{ event_id: "evt-generated", order_id: "ord-gen" }]);
+    expect(processed).toEqual(["ord-gen/payment"]);
+    expect(await store.pendingOutbox(10)).toEqual([]);
+  });
+});
+
 describe("store failures", () => {
   it("should nack while PostgreSQL refuses connections and process every event once after it returns", async () => {
     const proxy = await startTcpProxy(5432);
@@ -213,6 +281,36 @@ describe("store failures", () => {
 });
 
 describe("outbox relay", () => {
+  it("should publish rows an earlier process committed and never relayed", async () => {
+    const where = await location("sqlite");
+    const name = "outbox.relay.restart";
+    const pubsub = await provisioned(name);
+    // The first process commits two events, then dies before its relay ran.
+    const first = await where.open<TestDatabase>(chargesMigrations);
+    const ids: string[] = [];
+    for (const orderId of ["ord-r1", "ord-r2"]) {
+      await first.transaction(async (tx) => {
+        ids.push(
+          (await orderSagaServiceOutbox(tx).publishOrderPlaced(validOrderPlaced(orderId))).id,
+        );
+      });
+    }
+    await first.close();
+
+    const received: string[] = [];
+    const consumer = startConsumer(pubsub, [
+      bindHandler(fastSubscription(name), (_event, context) => {
+        received.push(context.envelope.id);
+      }),
+    ]);
+    cleanups.push(() => consumer.close());
+    const second = await opened(where);
+    const relay = startOutboxRelay(pubsub, second, { logger: quiet });
+    cleanups.push(() => relay.stop());
+    await waitFor("both events", () => received.length === 2);
+    expect(received.sort()).toEqual(ids.sort());
+  });
+
   it("should publish committed outbox rows and mark them sent", async () => {
     const store = await opened(await location("sqlite"));
     const name = "outbox.relay.simple";

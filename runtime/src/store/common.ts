@@ -9,6 +9,7 @@
 import {
   type ColumnDataType,
   type ColumnDefinitionBuilder,
+  CompiledQuery,
   type ControlledTransaction,
   type Kysely,
   type Migration,
@@ -198,16 +199,27 @@ function protoevents<DB>(db: Kysely<DB>): ProtoeventsDb {
  */
 export async function claimInbox(
   db: ProtoeventsDb,
+  claim: CompiledQuery,
   subscription: string,
   eventId: string,
   now: number,
 ): Promise<boolean> {
-  const result = await db
+  const result = await db.executeQuery(CompiledQuery.raw(claim.sql, [subscription, eventId, now]));
+  return (result.numAffectedRows ?? 0n) > 0n;
+}
+
+/**
+ * The claim, built and compiled once per store (it runs for every delivery);
+ * {@link claimInbox} binds the subscription, event id and time, in this order.
+ *
+ * @internal
+ */
+export function compileClaim(db: ProtoeventsDb): CompiledQuery {
+  return db
     .insertInto("protoevents_inbox")
-    .values({ subscription, event_id: eventId, claimed_at: now })
+    .values({ subscription: "", event_id: "", claimed_at: 0 })
     .onConflict((oc) => oc.columns(["subscription", "event_id"]).doNothing())
-    .executeTakeFirst();
-  return (result.numInsertedOrUpdatedRows ?? 0n) > 0n;
+    .compile();
 }
 
 /** A Buffer over the same memory: both drivers bind Buffers as blobs/bytea. */
@@ -520,6 +532,7 @@ export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB
   const now = options.now ?? Date.now;
   const beginAttempts = options.beginAttempts ?? 1;
   const pe = protoevents(db);
+  const claimQuery = compileClaim(pe);
   const listeners = new Set<() => void>();
   const inFlight = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
@@ -585,7 +598,7 @@ export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB
       db: trx,
       claim: (subscription, eventId) =>
         guard(name, "claim failed", () =>
-          claimInbox(protoevents(trx), subscription, eventId, now()),
+          claimInbox(protoevents(trx), claimQuery, subscription, eventId, now()),
         ),
       enqueue: async (entries) => {
         await guard(name, "enqueue failed", () => enqueueOutbox(protoevents(trx), entries, now()));
