@@ -454,20 +454,24 @@ export class FileEmitter {
       }
       switch (field.fieldKind) {
         case "message": {
-          body.push([`  if (m.${field.localName} === undefined) {`]);
+          const check: Printable[] = [
+            "out = ",
+            this.own(field.message, this.checkerName(field.message)),
+            `(m.${field.localName}, ${childPath}, out);`,
+          ];
           if (r?.required) {
+            body.push([`  if (m.${field.localName} === undefined) {`]);
             push("    ", fieldPath, "required", "is required");
+            if (subValidated) {
+              body.push(["  } else {"]);
+              body.push(["    ", ...check]);
+            }
+            body.push(["  }"]);
+          } else if (subValidated) {
+            body.push([`  if (m.${field.localName} !== undefined) {`]);
+            body.push(["    ", ...check]);
+            body.push(["  }"]);
           }
-          if (subValidated) {
-            body.push(["  } else {"]);
-            body.push([
-              "    ",
-              "out = ",
-              this.own(field.message, this.checkerName(field.message)),
-              `(m.${field.localName}, ${childPath}, out);`,
-            ]);
-          }
-          body.push(["  }"]);
           break;
         }
         case "list": {
