@@ -205,6 +205,10 @@ async function startOnce(
   const child = spawn(command, [`--host=${host}`, `--port=${port}`], {
     env: { ...process.env, JAVA_OPTS: `-Xmx${options.javaHeap ?? DEFAULT_JAVA_HEAP}` },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: Ctrl-C in a terminal signals the foreground group,
+    // and the JVM must outlive the services that still flush to it; its owner
+    // stops it by PID once they are down (or when this process exits).
+    detached: true,
   });
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString("utf8"));

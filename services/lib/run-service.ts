@@ -103,7 +103,13 @@ export async function startService<DB>(
     throw error;
   }
   const ready = started.ready ?? {};
-  log.info({ op: "ready", store: store.dialect, ...ready }, "service ready");
+  // Supervisors and tests wait for this line, so it is written at any level
+  // but "silent" (which asks for no output at all).
+  if (log.level !== "silent") {
+    log
+      .child({}, { level: "info" })
+      .info({ op: "ready", store: store.dialect, ...ready }, "service ready");
+  }
   let stopping: Promise<void> | undefined;
   return {
     context,
@@ -134,7 +140,30 @@ export async function startService<DB>(
  * start.
  */
 export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Promise<void> {
-  let running: RunningService<DB>;
+  // Listen before starting: consumers pull during start, and a signal then
+  // must still stop the service gracefully (once it has started).
+  let signalled = false;
+  let running: RunningService<DB> | undefined;
+  const stop = (service: RunningService<DB>) => {
+    service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        service.context.log.error(
+          { op: "stop", err: ProtoeventsError.from(error) },
+          "service did not stop cleanly",
+        );
+        process.exit(1);
+      },
+    );
+  };
+  const onSignal = () => {
+    signalled = true;
+    if (running !== undefined) {
+      stop(running);
+    }
+  };
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
   try {
     running = await startService(definition);
   } catch (error) {
@@ -144,21 +173,9 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
       "service failed to start",
     );
     log.flush();
-    process.exitCode = 1;
-    return;
+    process.exit(1);
   }
-  const stop = () => {
-    running.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        running.context.log.error(
-          { op: "stop", err: ProtoeventsError.from(error) },
-          "service did not stop cleanly",
-        );
-        process.exit(1);
-      },
-    );
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  if (signalled) {
+    stop(running);
+  }
 }

@@ -18,6 +18,8 @@
  *                     inbox in a transaction, vs the same raw subscriber
  *   outbox-relay      the relay publishing committed outbox rows vs the raw
  *                     client publishing the same messages
+ *   saga-throughput / saga-latency
+ *                     the whole checkout (see saga.ts)
  *
  * Options: --messages N (default 20000), --rounds N (default 9), --only name.
  */
@@ -43,6 +45,7 @@ import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import { createStore } from "../../runtime/src/store/index.js";
 import type { InboxStore } from "../../runtime/src/store/store.js";
 import { type BenchResult, formatTable, summarise, writeResults } from "./report.js";
+import { benchSaga } from "./saga.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -459,6 +462,8 @@ async function main(): Promise<void> {
     "subscribe-inbox-sqlite",
     "subscribe-inbox-postgres",
     "outbox-relay",
+    "saga-throughput",
+    "saga-latency",
   ].some(wanted);
   if (needsEmulator) {
     // The benchmarks push hundreds of thousands of messages through it: more
@@ -514,6 +519,10 @@ async function main(): Promise<void> {
           await store.db.schema.dropSchema(schema).ifExists().cascade().execute();
           await store.close();
         }
+      }
+      if (wanted("saga-throughput") || wanted("saga-latency")) {
+        const saga = await benchSaga(emulator.endpoint, Math.min(ROUNDS, 5));
+        results.push(...saga.filter((r) => wanted(r.name)));
       }
       if (wanted("outbox-relay")) {
         const pubsub = createPubSub({ projectId: "bench-relay", emulatorHost: emulator.endpoint });

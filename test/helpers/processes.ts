@@ -13,12 +13,18 @@ export interface TestProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves once it printed `line` on a line of its own. */
   waitFor(line: string, timeoutMs?: number): Promise<void>;
+  /** Resolves with the first printed line matching `pattern`. */
+  waitForMatch(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** SIGTERM, then wait for the exit. */
   stop(): Promise<void>;
 }
 
-export function startTsProcess(file: string, env: Record<string, string>): TestProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", join(root, file)], {
+export function startTsProcess(
+  file: string,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): TestProcess {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", join(root, file)], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -41,30 +47,45 @@ export function startTsProcess(file: string, env: Record<string, string>): TestP
       }
     }),
   );
+  function waitForLine(
+    match: (line: string) => boolean,
+    what: string,
+    timeoutMs: number,
+  ): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = output.split("\n").find(match);
+        if (found !== undefined) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(found);
+        } else if (child.exitCode !== null || child.signalCode !== null) {
+          listeners.delete(check);
+          clearTimeout(timer);
+          reject(new Error(`${file} exited before printing ${what}:\n${output.slice(-4000)}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        listeners.delete(check);
+        reject(
+          new Error(
+            `${file} did not print ${what} within ${timeoutMs} ms:\n${output.slice(-4000)}`,
+          ),
+        );
+      }, timeoutMs);
+      listeners.add(check);
+      check();
+    });
+  }
   return {
     child,
     output: () => output,
     exited,
     waitFor(line, timeoutMs = 30_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          if (output.split("\n").includes(line)) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            resolve();
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            listeners.delete(check);
-            clearTimeout(timer);
-            reject(new Error(`${file} exited before printing "${line}":\n${output}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`${file} did not print "${line}" within ${timeoutMs} ms:\n${output}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      });
+      return waitForLine((l) => l === line, `"${line}"`, timeoutMs).then(() => undefined);
+    },
+    waitForMatch(pattern, timeoutMs = 30_000) {
+      return waitForLine((l) => pattern.test(l), String(pattern), timeoutMs);
     },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {

@@ -1,0 +1,4 @@
+import { runServiceMain } from "../lib/run-service.js";
+import { definition } from "./service.js";
+
+await runServiceMain(definition);
