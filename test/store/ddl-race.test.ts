@@ -1,0 +1,42 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { createPostgresStore } from "../../runtime/src/store/postgres.js";
+import type { Store } from "../../runtime/src/store/store.js";
+import { adminQuery, closeAdmin, dropSchema, PG_URL, uniqueName } from "./helpers.js";
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+  await closeAdmin();
+});
+
+describe("postgres store migrations", () => {
+  it("should open stores while other schemas of the database are created and dropped", async () => {
+    // Kysely's migration introspection reads every schema's tables; a schema
+    // dropped meanwhile used to fail the open with "schema does not exist".
+    let churning = true;
+    const churn = (async () => {
+      for (let i = 0; churning; i++) {
+        const schema = uniqueName(`pe_churn${i % 3}`);
+        await adminQuery(`create schema "${schema}"`);
+        await adminQuery(`create table "${schema}".t (id serial primary key)`);
+        await dropSchema(schema);
+      }
+    })();
+    const opened: Store[] = [];
+    try {
+      for (let i = 0; i < 15; i++) {
+        const schema = uniqueName("pe_race");
+        cleanups.push(() => dropSchema(schema));
+        const store = await createPostgresStore({ connectionString: PG_URL, schema });
+        opened.push(store);
+        cleanups.push(() => store.close());
+      }
+    } finally {
+      churning = false;
+      await churn;
+    }
+    expect(opened).toHaveLength(15);
+  });
+});
