@@ -8,7 +8,10 @@ import { startEmulator } from "../../runtime/src/emulator.js";
 import { Code, isProtoeventsError, ProtoeventsError } from "../../runtime/src/errors.js";
 import { formatPlan, provision } from "../../runtime/src/provision.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
+import { registerCatalogCommand } from "./catalog.js";
+import { registerCompatCommands, runSync } from "./compat.js";
 import { runDemo } from "./demo.js";
+import { registerDlqCommand } from "./dlq.js";
 import {
   DEFAULT_ORDER_PORT,
   DEFAULT_POSTGRES_URL,
@@ -167,7 +170,13 @@ function buildProgram(): Command {
       ]);
       await run(buf, ["generate"]);
       process.stderr.write("generated/ is up to date with proto/\n");
+      // Stubs for consumer rpcs the services do not handle yet (see `protoevents sync`).
+      await runSync({ dir: process.cwd() });
     });
+
+  registerCompatCommands(program, (code) => {
+    commandExitCode = code;
+  });
 
   const connection = (command: Command) =>
     command
@@ -401,6 +410,9 @@ emulator by PID if it was started here. Ctrl-C twice kills everything at once.`,
       }
       await runDemo(options);
     });
+
+  registerDlqCommand(program, { loadRegistry, defaultRegistry: DEFAULT_REGISTRY });
+  registerCatalogCommand(program);
 
   return program;
 }

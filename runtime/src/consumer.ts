@@ -18,6 +18,7 @@ import { type DecodedEvent, decodeValidEvent, type Envelope } from "./envelope.j
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
 import type { InboxStore, StoreTransaction } from "./store/store.js";
+import { getTracer, type TracedOutcome, traceDelivery } from "./tracing.js";
 
 /**
  * Attributes the subscriber adds when it sends a message to a dead-letter
@@ -38,6 +39,16 @@ export const DeadLetterAttribute = {
   /** The message's ordering key: dead-letter topics are unordered. */
   orderingKey: "protoevents-ordering-key",
 } as const;
+
+/**
+ * The attribute a replayed dead letter carries: the one subscription it is
+ * for. Every consumer of the topic receives the replay (a topic cannot
+ * publish to one subscription); the consumer of any other subscription acks
+ * it as `filtered` without running its handler, so only the subscription
+ * that failed processes it again. The original `ce-id` is kept, so that
+ * subscription's inbox still recognises an event it did process.
+ */
+export const REPLAY_FOR_ATTRIBUTE = "protoevents-replay-for";
 
 /** What the handler gets besides the event. */
 export interface HandlerContext<Desc extends DescMessage = DescMessage> {
@@ -125,7 +136,9 @@ export function withTransaction<Desc extends DescMessage, DB, Extra extends obje
  * How one delivery ended: `acked` after the handler succeeded; `duplicate`
  * when the inbox already held the event, acked without running the handler;
  * `nacked` for redelivery; `dead-lettered`; `filtered` when it was another
- * event type of a shared topic.
+ * event type of a shared topic, or a dead letter replayed for another
+ * subscription ({@link REPLAY_FOR_ATTRIBUTE}), acked without running the
+ * handler.
  */
 export type DeliveryResult = "acked" | "duplicate" | "nacked" | "dead-lettered" | "filtered";
 
@@ -201,14 +214,21 @@ interface KeyState {
  * Start consuming: open each binding's subscription and dispatch every
  * message to its handler.
  *
- * For each message: events of a sibling type on a shared topic are acked
- * untouched (Pub/Sub's own filter would have dropped them); the envelope and
+ * For each message: events of a sibling type on a shared topic, and dead
+ * letters replayed for another subscription, are acked untouched (Pub/Sub's
+ * own filter would have dropped the former); the envelope and
  * payload are decoded and the field rules checked — a failure there is
  * permanent and goes straight to the subscription's dead-letter topic with
  * the reason in attributes, then is acked; the handler runs — success acks,
  * a thrown error nacks, a thrown PermanentError dead-letters. On an ordered
  * subscription, events with the same ordering key run one after another, and
  * after a nack the rest of that key's queue is nacked so nothing overtakes it.
+ *
+ * With an OpenTelemetry tracer provider registered, each handler runs in a
+ * CONSUMER span continuing the producer's `traceparent` (see `tracing.ts`).
+ * Logging: one `debug` line per receive and ack, `warn` per nack and
+ * dead-letter, each with subscription, event id, type and subject; never a
+ * payload.
  */
 export function startConsumer(
   pubsub: PubSub,
@@ -283,6 +303,7 @@ export function startConsumer(
       subscription: sub.name,
       eventId: message.attributes["ce-id"],
       eventType: message.attributes["ce-type"],
+      subject: message.attributes["ce-subject"],
       reason: error.code,
       deliveryAttempt: message.deliveryAttempt,
     };
@@ -330,14 +351,74 @@ export function startConsumer(
     return "dead-lettered";
   }
 
+  /** Ack a message that is not for this subscription, without running the handler. */
+  function filtered(binding: Binding, message: Message, why: string): DeliveryResult {
+    message.ack();
+    if (log.isLevelEnabled("debug")) {
+      log.debug(
+        {
+          op: "ack",
+          result: "filtered",
+          why,
+          subscription: binding.subscription.name,
+          eventId: message.attributes["ce-id"],
+          eventType: message.attributes["ce-type"],
+          subject: message.attributes["ce-subject"],
+        },
+        "not for this subscription; acked",
+      );
+    }
+    report(binding, message, "filtered");
+    return "filtered";
+  }
+
   async function process(binding: Binding, message: Message): Promise<DeliveryResult> {
     const sub = binding.subscription;
-    const type = message.attributes["ce-type"];
-    if (type !== undefined && sub.siblingTypes.has(type)) {
-      message.ack();
-      report(binding, message, "filtered");
-      return "filtered";
+    const attributes = message.attributes;
+    if (log.isLevelEnabled("debug")) {
+      log.debug(
+        {
+          op: "receive",
+          subscription: sub.name,
+          eventId: attributes["ce-id"],
+          eventType: attributes["ce-type"],
+          subject: attributes["ce-subject"],
+          messageId: message.id,
+          deliveryAttempt: message.deliveryAttempt,
+        },
+        "received",
+      );
     }
+    const type = attributes["ce-type"];
+    if (type !== undefined && sub.siblingTypes.has(type)) {
+      return filtered(binding, message, "another event type of the topic");
+    }
+    const replayFor = attributes[REPLAY_FOR_ATTRIBUTE];
+    if (replayFor !== undefined && replayFor !== sub.name) {
+      return filtered(binding, message, `a dead letter replayed for ${replayFor}`);
+    }
+    const tracer = getTracer();
+    if (tracer === undefined) {
+      return (await handle(binding, message)).result;
+    }
+    return traceDelivery(
+      tracer,
+      {
+        subscription: sub.name,
+        attributes,
+        messageId: message.id,
+        deliveryAttempt: message.deliveryAttempt,
+      },
+      () => handle(binding, message),
+    );
+  }
+
+  /** Decode, validate and run the handler; ack, nack or dead-letter. */
+  async function handle(
+    binding: Binding,
+    message: Message,
+  ): Promise<TracedOutcome<DeliveryResult>> {
+    const sub = binding.subscription;
     let error: ProtoeventsError;
     let decoded: DecodedEvent | undefined;
     try {
@@ -347,6 +428,7 @@ export function startConsumer(
         subscription: sub.name,
         eventId: envelope.id,
         eventType: envelope.type,
+        subject: envelope.subject,
       });
       const context: HandlerContext = {
         envelope,
@@ -380,20 +462,21 @@ export function startConsumer(
         eventLog.debug({ op: "ack", result, deliveryAttempt: message.deliveryAttempt }, "handled");
       }
       report(binding, message, result);
-      return result;
+      return { result };
     } catch (thrown) {
       error = ProtoeventsError.from(thrown, Code.HandlerFailed);
     }
     if (error.permanent) {
       const result = await deadLetter(binding, message, error);
       report(binding, message, result, error);
-      return result;
+      return { result, error };
     }
     const fields = {
       op: "nack",
       subscription: sub.name,
       eventId: decoded?.envelope.id,
       eventType: sub.event.type,
+      subject: decoded?.envelope.subject,
       deliveryAttempt: message.deliveryAttempt,
       err: error,
     };
@@ -405,7 +488,7 @@ export function startConsumer(
     }
     message.nack();
     report(binding, message, "nacked", error);
-    return "nacked";
+    return { result: "nacked", error };
   }
 
   function track(work: Promise<unknown>): void {

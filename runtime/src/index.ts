@@ -14,8 +14,34 @@ export {
   type DeliveryResult,
   type Handler,
   type HandlerContext,
+  REPLAY_FOR_ATTRIBUTE,
   type TransactionContext,
 } from "./consumer.js";
+// Operating dead letters
+export {
+  DEFAULT_DEAD_LETTER_LIMIT,
+  type DeadLetter,
+  type DeadLetterGroup,
+  type DeadLetterQuery,
+  type DeadLetterSelection,
+  type DeadLetterSummary,
+  type DeadLetterView,
+  type DecodedDeadLetterView,
+  deadLetterReason,
+  EXHAUSTED_RETRIES,
+  listDeadLetters,
+  type ReplayOptions,
+  type ReplayOutcome,
+  type ReplayReport,
+  replayAttributes,
+  replayDeadLetters,
+  selectsDeadLetter,
+  showDeadLetters,
+  summarizeDeadLetters,
+  UNKNOWN_REASON,
+  type UndecodableDeadLetterView,
+  viewDeadLetter,
+} from "./dead-letters.js";
 export * as defaults from "./default-options.js";
 export {
   EMULATOR_COMMAND_ENV,
@@ -109,6 +135,13 @@ export type {
   StoreDialect,
   StoreTransaction,
 } from "./store/store.js";
+// Tracing (W3C traceparent with OpenTelemetry)
+export {
+  activeTraceparent,
+  formatTraceparent,
+  parseTraceparent,
+  TRACER_NAME,
+} from "./tracing.js";
 export { uuidv7 } from "./uuidv7.js";
 
 // ---- integrators: called by generated code -------------------------------

@@ -13,6 +13,7 @@ import { Code, ProtoeventsError, reasonToString } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
 import type { EventSink, PublishOptions, PublishResult } from "./publisher.js";
 import type { OutboxStore, PendingOutboxRow, StoreTransaction } from "./store/store.js";
+import { activeTraceparent } from "./tracing.js";
 
 /**
  * An event sink that writes to the outbox of a store transaction: the events
@@ -21,6 +22,10 @@ import type { OutboxStore, PendingOutboxRow, StoreTransaction } from "./store/st
  *
  * Generated `…Outbox(tx)` functions wrap one of these in the application's
  * typed publisher.
+ *
+ * Each row keeps the `traceparent` of the OpenTelemetry span active when it
+ * was written (the request or handler whose transaction writes it), so the
+ * trace continues when the relay publishes it later.
  */
 export function createOutboxSink<DB>(tx: StoreTransaction<DB>, source: string): EventSink {
   return {
@@ -40,7 +45,11 @@ export function createOutboxSink<DB>(tx: StoreTransaction<DB>, source: string): 
           { details: { violations } },
         );
       }
-      const message = encodeEvent(contract, event, { source, ...options });
+      const message = encodeEvent(contract, event, {
+        source,
+        ...options,
+        traceparent: options?.traceparent ?? activeTraceparent(),
+      });
       const id = message.attributes["ce-id"] as string;
       await tx.enqueue([
         {
@@ -158,10 +167,25 @@ export function startOutboxRelay(
     );
     const sent: number[] = [];
     let failed: { row: PendingOutboxRow; error: unknown } | undefined;
+    const debug = log.isLevelEnabled("debug");
     results.forEach((result, i) => {
       const row = rows[i] as PendingOutboxRow;
       if (result.status === "fulfilled") {
         sent.push(row.id);
+        if (debug) {
+          log.debug(
+            {
+              op: "publish",
+              eventId: row.eventId,
+              eventType: row.eventType,
+              topic: row.topic,
+              subject: row.attributes["ce-subject"],
+              messageId: result.value,
+              outboxRow: row.id,
+            },
+            "published",
+          );
+        }
       } else {
         failed ??= { row, error: result.reason };
         if (row.orderingKey !== undefined) {

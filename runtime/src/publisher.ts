@@ -16,6 +16,7 @@ import {
 } from "./envelope.js";
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
+import { activeTraceparent } from "./tracing.js";
 
 /** Publish batching; see {@link DEFAULT_BATCHING} for the defaults and why. */
 export interface BatchingOptions {
@@ -44,7 +45,10 @@ export interface PublishOptions {
   readonly id?: string | undefined;
   /** `ce-time`. @default now */
   readonly time?: Date | string | undefined;
-  /** W3C trace context. */
+  /**
+   * W3C trace context. @default the span active in the OpenTelemetry
+   * context, when a tracer provider is registered
+   */
   readonly traceparent?: string | undefined;
   /** Extra attributes, e.g. for subscription filters. Envelope attributes win on conflict. */
   readonly attributes?: Readonly<Record<string, string>> | undefined;
@@ -92,7 +96,9 @@ export interface EventPublisher extends EventSink {
 
 /**
  * Create a publisher on a Pub/Sub client. One Pub/Sub `Topic` is kept per
- * topic, with message ordering on when the event has an ordering key.
+ * topic, with message ordering on when the event has an ordering key. Each
+ * event carries the `traceparent` of the active OpenTelemetry span, if any;
+ * at `debug` level each publish is logged (event id, type, topic, subject).
  */
 export function createEventPublisher(
   pubsub: PubSub,
@@ -133,6 +139,7 @@ export function createEventPublisher(
               eventId: id,
               eventType: contract.type,
               topic: contract.topic,
+              subject: message.attributes["ce-subject"],
               messageId,
             },
             "published",
@@ -188,16 +195,19 @@ export function createEventPublisher(
           );
         }
       }
+      const traceparent = publishOptions?.traceparent ?? activeTraceparent();
       const message = encodeEvent(
         contract,
         event,
         publishOptions === undefined
-          ? defaultEncodeOptions
+          ? traceparent === undefined
+            ? defaultEncodeOptions
+            : { source, traceparent }
           : {
               source,
               id: publishOptions.id,
               time: publishOptions.time,
-              traceparent: publishOptions.traceparent,
+              traceparent,
               attributes: publishOptions.attributes,
             },
       );

@@ -103,7 +103,11 @@ const formats = new Map<string, Intl.NumberFormat>();
 function currencyFormat(currency: string): Intl.NumberFormat {
   let format = formats.get(currency);
   if (format === undefined) {
-    format = new Intl.NumberFormat("en-US", { style: "currency", currency, currencyDisplay: "code" });
+    format = new Intl.NumberFormat("en-US", {
+      style: "currency",
+      currency,
+      currencyDisplay: "code",
+    });
     formats.set(currency, format);
   }
   return format;

@@ -20,6 +20,8 @@
  *                     client publishing the same messages
  *   saga-throughput / saga-latency
  *                     the whole checkout (see saga.ts)
+ *   codegen-10 / codegen-100 / codegen-1000
+ *                     protoc-gen-protoevents vs protoc-gen-es (see codegen.ts)
  *
  * Options: --messages N (default 20000), --rounds N (default 9), --only name.
  */
@@ -44,6 +46,7 @@ import { createEventPublisher } from "../../runtime/src/publisher.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import { createStore } from "../../runtime/src/store/index.js";
 import type { InboxStore } from "../../runtime/src/store/store.js";
+import { benchCodegen } from "./codegen.js";
 import { type BenchResult, formatTable, summarise, writeResults } from "./report.js";
 import { benchSaga } from "./saga.js";
 
@@ -454,6 +457,14 @@ async function main(): Promise<void> {
   const results: BenchResult[] = [];
   if (wanted("publish-overhead")) {
     results.push(benchPublishOverhead());
+  }
+  if (
+    wanted("codegen-10") ||
+    wanted("codegen-100") ||
+    wanted("codegen-1000") ||
+    wanted("codegen")
+  ) {
+    results.push(...(await benchCodegen(Math.min(ROUNDS, 5))));
   }
   const needsEmulator = [
     "publish",

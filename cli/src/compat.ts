@@ -1,0 +1,149 @@
+/**
+ * The compatibility commands of the `protoevents` CLI: `release` records the
+ * contracts as a release, `check` proves today's contracts compatible with
+ * every release, `sync` keeps the service implementations in step with the
+ * consumer rpcs (`generate` runs it too).
+ */
+import { readFile, stat } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { bufBuild, pathPrefixOf, readModulePath } from "../../codegen/src/compat/buf.js";
+import {
+  checkContracts,
+  formatGateFinding,
+  gateFindingJson,
+  summarizeCheck,
+} from "../../codegen/src/compat/check.js";
+import { snapshotContracts } from "../../codegen/src/compat/contract-snapshot.js";
+import { readImage } from "../../codegen/src/compat/image.js";
+import { createRelease, RELEASES_DIR } from "../../codegen/src/release/releases.js";
+import {
+  formatSyncReport,
+  handlerSpecs,
+  type SyncReport,
+  syncServices,
+} from "../../codegen/src/sync/sync-services.js";
+
+/** Options of {@link runSync}. */
+export interface RunSyncOptions {
+  /** The repository root (buf.yaml, the module, `runtime/`). */
+  readonly dir: string;
+  /** The service implementations, relative to `dir`. @default "services" */
+  readonly services?: string;
+  /** Report what would change without writing. */
+  readonly dryRun?: boolean;
+}
+
+/**
+ * `protoevents sync`: read the contracts with buf and add a stub for every
+ * consumer rpc an implementation in `services/` lacks. Prints what it did.
+ */
+export async function runSync(options: RunSyncOptions): Promise<SyncReport> {
+  const dir = resolve(options.dir);
+  const modulePath = await readModulePath(dir);
+  const image = readImage(await bufBuild({ dir }, modulePath), `the image of ${modulePath}`);
+  const snapshot = snapshotContracts(image.files, pathPrefixOf(modulePath));
+  const runtimeIndex = join(dir, "runtime", "src", "index.js");
+  const hasRuntime = await stat(join(dir, "runtime", "src", "index.ts")).then(
+    () => true,
+    () => false,
+  );
+  const report = await syncServices({
+    servicesDir: join(dir, options.services ?? "services"),
+    specs: handlerSpecs(snapshot),
+    runtimeModule: hasRuntime ? runtimeIndex : "protoevents/runtime",
+    dryRun: options.dryRun === true,
+    cwd: dir,
+  });
+  process.stdout.write(`${formatSyncReport(report, options.dryRun === true)}\n`);
+  return report;
+}
+
+async function packageVersion(dir: string): Promise<string | undefined> {
+  try {
+    const pkg = JSON.parse(await readFile(join(dir, "package.json"), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseFormat(value: string): "text" | "json" {
+  if (value !== "text" && value !== "json") {
+    throw new InvalidArgumentError("expected text or json");
+  }
+  return value;
+}
+
+/**
+ * Register `release`, `check` and `sync` on the program. `setExitCode` is how
+ * `check` fails (exit code 1) after printing its findings.
+ */
+export function registerCompatCommands(
+  program: Command,
+  setExitCode: (code: number) => void,
+): void {
+  program
+    .command("release")
+    .description(
+      "record today's contracts as a release under releases/<version>/: the buf image, release.json and golden payloads of every event",
+    )
+    .option("--version <x.y.z>", "the release's version (default: package.json's version)")
+    .option("--date <yyyy-mm-dd>", "the release's date (default: today, UTC)")
+    .action(async (options: { version?: string; date?: string }) => {
+      const dir = process.cwd();
+      const version = options.version ?? (await packageVersion(dir)) ?? "0.1.0";
+      const { manifest, dir: target } = await createRelease({
+        dir,
+        version,
+        ...(options.date === undefined ? {} : { date: options.date }),
+      });
+      const subscriptions = manifest.applications.reduce((n, a) => n + a.subscriptions.length, 0);
+      process.stdout.write(
+        `recorded release ${manifest.version} (${manifest.date}) in ${RELEASES_DIR}/${manifest.version}: ` +
+          `${manifest.events.length} events, ${subscriptions} subscriptions, ${manifest.events.length * 2} golden payloads, ` +
+          `image sha256 ${manifest.imageSha256.slice(0, 12)}…\n` +
+          `commit ${target.slice(dir.length + 1)}/; from now on \`npm run check\` keeps the contracts compatible with it\n`,
+      );
+    });
+
+  program
+    .command("check")
+    .description(
+      "prove the contracts compatible with every release: buf lint, buf breaking (WIRE_JSON) and the event-level rules against each release, and every release's golden payloads decoded with today's schema; exit code 1 on any finding",
+    )
+    .addOption(
+      new Option("--format <format>", "text (file:line:column: rule: message) or json")
+        .argParser(parseFormat)
+        .default("text"),
+    )
+    .action(async (options: { format: "text" | "json" }) => {
+      const report = await checkContracts({ dir: process.cwd() });
+      if (options.format === "json") {
+        process.stdout.write(`${JSON.stringify(report.findings.map(gateFindingJson), null, 2)}\n`);
+      } else if (report.findings.length > 0) {
+        process.stdout.write(`${report.findings.map(formatGateFinding).join("\n")}\n`);
+      }
+      process.stderr.write(`${summarizeCheck(report)}\n`);
+      if (report.findings.length > 0) {
+        setExitCode(1);
+      }
+    });
+
+  program
+    .command("sync")
+    .description(
+      "add a typed stub for every consumer rpc a service implementation in services/ lacks, and report handlers whose rpc is gone (never deletes code)",
+    )
+    .option("--services <dir>", "directory of the service implementations", "services")
+    .option("--dry-run", "report what would change without writing")
+    .action(async (options: { services: string; dryRun?: boolean }) => {
+      await runSync({
+        dir: process.cwd(),
+        services: options.services,
+        dryRun: options.dryRun === true,
+      });
+    });
+}

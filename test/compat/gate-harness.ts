@@ -1,0 +1,83 @@
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type CheckReport, checkContracts } from "../../codegen/src/compat/check.js";
+import { createRelease } from "../../codegen/src/release/releases.js";
+
+/** The repository root. */
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+/** The committed before/after contract pairs. */
+export const fixtures = join(root, "test", "fixtures", "compat");
+
+/**
+ * buf.yaml of a fixture workspace: the repository's rules, with the
+ * request/response naming rules off for every file (application rpcs take
+ * an event and return Empty, as in proto/checkout/v1/applications.proto).
+ */
+export const FIXTURE_BUF_YAML = `version: v2
+modules:
+  - path: proto
+lint:
+  use:
+    - STANDARD
+  except:
+    - RPC_REQUEST_STANDARD_NAME
+    - RPC_RESPONSE_STANDARD_NAME
+    - RPC_REQUEST_RESPONSE_UNIQUE
+breaking:
+  use:
+    - WIRE_JSON
+`;
+
+/** A temporary repository: buf.yaml, proto/ with our options.proto, and releases/. */
+export interface Workspace {
+  readonly dir: string;
+  /** Replace the contracts (everything but options.proto) with a fixture directory's. */
+  contracts(from: string): Promise<void>;
+  /** Record the current contracts as a release. */
+  release(version: string): Promise<void>;
+  check(): Promise<CheckReport>;
+  remove(): Promise<void>;
+}
+
+/** Create a workspace in the system's temporary directory, with {@link FIXTURE_BUF_YAML} unless told otherwise. */
+export async function workspace(bufYaml = FIXTURE_BUF_YAML): Promise<Workspace> {
+  const dir = await mkdtemp(join(tmpdir(), "protoevents-compat-"));
+  await writeFile(join(dir, "buf.yaml"), bufYaml);
+  const options = join(dir, "proto", "protoevents", "v1");
+  await mkdir(options, { recursive: true });
+  await writeFile(
+    join(options, "options.proto"),
+    await readFile(join(root, "proto", "protoevents", "v1", "options.proto")),
+  );
+  return {
+    dir,
+    async contracts(from) {
+      for (const entry of await readdir(join(dir, "proto"))) {
+        if (entry !== "protoevents") {
+          await rm(join(dir, "proto", entry), { recursive: true, force: true });
+        }
+      }
+      await cp(from, join(dir, "proto"), { recursive: true });
+    },
+    async release(version) {
+      await createRelease({ dir, version, date: "2025-01-01" });
+    },
+    check: () => checkContracts({ dir }),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Record a case's "before" as release 0.1.0, put its "after" in place and run the gate. */
+export async function gateCase(name: string, bufYaml?: string): Promise<CheckReport> {
+  const ws = await workspace(bufYaml);
+  try {
+    await ws.contracts(join(fixtures, name, "before"));
+    await ws.release("0.1.0");
+    await ws.contracts(join(fixtures, name, "after"));
+    return await ws.check();
+  } finally {
+    await ws.remove();
+  }
+}

@@ -1,0 +1,316 @@
+import { execFile } from "node:child_process";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { checkContracts, type GateFinding } from "../../codegen/src/compat/check.js";
+import { formatLocation } from "../../codegen/src/location.js";
+import { fixtures, gateCase, root, workspace } from "./gate-harness.js";
+
+const at = (f: GateFinding) => `${f.rule} at ${formatLocation(f.location)}`;
+const file = "proto/shop/v1/shop.proto";
+
+/**
+ * The table of contract changes: each case is a committed before/after pair
+ * under test/fixtures/compat/<case>/. "before" is recorded as release 0.1.0,
+ * "after" is checked against it by the real gate (buf lint, buf breaking
+ * WIRE_JSON, the event-level rules, the golden payloads).
+ */
+const breaking = [
+  {
+    name: "field-type-change",
+    rule: "FIELD_WIRE_JSON_COMPATIBLE_TYPE",
+    line: "52:3",
+    what: "a field changes type",
+  },
+  {
+    name: "field-number-reuse",
+    rule: "FIELD_WIRE_JSON_COMPATIBLE_TYPE",
+    line: "26:3",
+    what: "a field number is reused with another type",
+  },
+  {
+    name: "topic-rename",
+    rule: "event-topic-changed",
+    line: "13:5",
+    what: "an event's topic is renamed",
+  },
+  {
+    name: "ordering-key-change",
+    rule: "ordering-key-changed",
+    line: "14:5",
+    what: "an event's ordering key changes",
+  },
+  {
+    name: "event-removed-while-consumed",
+    rule: "event-removed-while-consumed",
+    line: "41:1",
+    what: "a consumed event is removed",
+  },
+  {
+    name: "new-required-rule",
+    rule: "field-rule-narrowed",
+    line: "27:5",
+    what: "an existing field becomes required",
+  },
+  {
+    name: "enum-value-removed",
+    rule: "ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED",
+    line: "34:1",
+    what: "an enum value is removed",
+  },
+  {
+    name: "field-renamed-json",
+    rule: "FIELD_SAME_JSON_NAME",
+    line: "52:3",
+    what: "a field is renamed for JSON",
+  },
+  {
+    name: "event-type-changed",
+    rule: "event-type-changed",
+    line: "16:5",
+    what: "an event's ce-type changes",
+  },
+  {
+    name: "subject-removed",
+    rule: "subject-changed",
+    line: "12:10",
+    what: "an event's subject is removed",
+  },
+  {
+    name: "narrower-rule",
+    rule: "field-rule-narrowed",
+    line: "26:46",
+    what: "a max_len is lowered",
+  },
+  {
+    name: "pattern-added",
+    rule: "field-rule-narrowed",
+    line: "54:55",
+    what: "a pattern is added to an existing field",
+  },
+  {
+    name: "new-required-field",
+    rule: "new-field-required",
+    line: "32:53",
+    what: "a new field is required",
+  },
+  {
+    name: "dead-letter-disabled",
+    rule: "dead-letter-disabled",
+    line: "73:7",
+    what: "a subscription turns dead-lettering off",
+  },
+  {
+    name: "consumer-event-changed",
+    rule: "consumer-event-changed",
+    line: "80:24",
+    what: "a consumer rpc consumes another event",
+  },
+  {
+    name: "json-field-removed",
+    rule: "golden-payload-unreadable",
+    line: "41:1",
+    what: "a field of a JSON-encoded event is removed",
+  },
+] as const;
+
+const safe = [
+  { name: "new-optional-field", what: "an optional field is added" },
+  { name: "new-event", what: "an event is added" },
+  { name: "new-consumer", what: "a consumer rpc is added" },
+  { name: "reserved-removal", what: "a field is removed with its number and name reserved" },
+  { name: "comment-change", what: "only comments change" },
+  { name: "loosened-rule", what: "a rule is loosened and required is dropped" },
+  { name: "unconsumed-event-removed", what: "an event nobody consumes is removed" },
+  { name: "ordering-key-added", what: "an event without ordering key gets one" },
+] as const;
+
+describe("protoevents check on a table of contract changes", () => {
+  it.concurrent.each(breaking)(
+    "should refuse the change with $rule at $line when $what ($name)",
+    async ({ name, rule, line }) => {
+      const report = await gateCase(name);
+      expect(report.findings.map(at)).toContain(`${rule} at ${file}:${line}`);
+      for (const finding of report.findings) {
+        expect(finding.releases).toEqual(["0.1.0"]);
+        expect(finding.fix).not.toBe("");
+      }
+      const finding = report.findings.find((f) => at(f) === `${rule} at ${file}:${line}`);
+      // Every case changes something billing or the mailer consumes.
+      expect(finding?.consumers.length).toBeGreaterThan(0);
+    },
+  );
+
+  it.concurrent.each(safe)("should accept the change when $what ($name)", async ({ name }) => {
+    const report = await gateCase(name);
+    expect(report.findings.map(at)).toEqual([]);
+    expect(report.releases).toEqual(["0.1.0"]);
+    expect(report.goldenPayloads).toBeGreaterThan(0);
+  });
+
+  it("should locate the event in the release and name its consumers when a consumed event is removed", async () => {
+    const report = await gateCase("event-removed-while-consumed");
+    const finding = report.findings.find((f) => f.rule === "event-removed-while-consumed");
+    expect(finding?.locationIn).toBe("release");
+    expect(finding?.consumers).toEqual([
+      {
+        application: "mailer",
+        subscription: "mailer.send-shipping-mail",
+        event: "shop.v1.OrderShipped",
+      },
+    ]);
+    expect(finding?.message).toContain('on topic "shop.order-shipped"');
+  });
+});
+
+describe("protoevents check over every release", () => {
+  it("should refuse a change that is safe against the last release when it breaks an earlier one", async () => {
+    const ws = await workspace();
+    try {
+      await ws.contracts(join(fixtures, "transitive", "release-0.1.0"));
+      await ws.release("0.1.0");
+      await ws.contracts(join(fixtures, "transitive", "release-0.2.0"));
+      await ws.release("0.2.0");
+      await ws.contracts(join(fixtures, "transitive", "today"));
+
+      const report = await ws.check();
+      expect(report.releases).toEqual(["0.1.0", "0.2.0"]);
+      const rules = report.findings.map((f) => `${f.rule} ${f.releases.join(",")}`);
+      expect(rules).toContain("event-topic-changed 0.1.0");
+      expect(rules).toContain("FIELD_WIRE_JSON_COMPATIBLE_TYPE 0.1.0");
+      // Nothing breaks against the last release: buf alone, comparing with it, would pass.
+      expect(report.findings.filter((f) => f.releases.includes("0.2.0"))).toEqual([]);
+
+      await rm(join(ws.dir, "releases", "0.1.0"), { recursive: true });
+      expect((await ws.check()).findings).toEqual([]);
+    } finally {
+      await ws.remove();
+    }
+  });
+
+  it("should report one finding listing every release when one change breaks several", async () => {
+    const ws = await workspace();
+    try {
+      const before = join(fixtures, "topic-rename", "before");
+      await ws.contracts(before);
+      await ws.release("0.1.0");
+      await ws.release("0.1.1");
+      await ws.contracts(join(fixtures, "topic-rename", "after"));
+      const report = await ws.check();
+      expect(report.findings.map((f) => [f.rule, f.releases])).toEqual([
+        ["event-topic-changed", ["0.1.0", "0.1.1"]],
+      ]);
+    } finally {
+      await ws.remove();
+    }
+  });
+
+  it("should pass when the repository's contracts are checked against its committed releases", async () => {
+    const report = await checkContracts({ dir: root });
+    expect(report.releases).toContain("0.1.0");
+    expect(report.findings.map((f) => `${at(f)}: ${f.message}`)).toEqual([]);
+    expect(report.goldenPayloads).toBeGreaterThanOrEqual(24);
+  });
+});
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+async function protoevents(cwd: string, args: string[]): Promise<Run> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [join(root, "bin", "protoevents.js"), ...args],
+      { cwd, timeout: 60_000 },
+    );
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
+  }
+}
+
+describe("the CI gate", () => {
+  it("should run npm run check right after buf lint when CI runs .ci/run", async () => {
+    const ci = await readFile(join(root, ".ci", "run"), "utf8");
+    const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.check).toBe("node bin/protoevents.js check");
+    const lint = ci.indexOf("npx buf lint");
+    const check = ci.indexOf("npm run check");
+    expect(lint).toBeGreaterThan(0);
+    expect(check).toBeGreaterThan(lint);
+    expect(ci.slice(lint, check)).not.toMatch(/npm run generate|npm test/);
+    expect(ci).toContain("set -euo pipefail");
+  });
+
+  it("should fail with exit code 1 and the finding when a copy of the repository gets a breaking edit", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "protoevents-gate-"));
+    try {
+      await cp(join(root, "proto"), join(dir, "proto"), { recursive: true });
+      await cp(join(root, "buf.yaml"), join(dir, "buf.yaml"));
+      await cp(join(root, "releases"), join(dir, "releases"), { recursive: true });
+
+      const clean = await protoevents(dir, ["check"]);
+      expect(clean.code).toBe(0);
+      expect(clean.stderr).toMatch(/check: compatible with release 0\.1\.0/);
+
+      const path = join(dir, "proto", "checkout", "v1", "order_events.proto");
+      const source = await readFile(path, "utf8");
+      const edited = source.replace('topic: "checkout.order-placed"', 'topic: "checkout.orders"');
+      expect(edited).not.toBe(source);
+      await writeFile(path, edited);
+      const line = edited.split("\n").findIndex((l) => l.includes('topic: "checkout.orders"')) + 1;
+
+      const broken = await protoevents(dir, ["check"]);
+      expect(broken.code).toBe(1);
+      expect(broken.stdout).toContain(
+        `proto/checkout/v1/order_events.proto:${line}:5: event-topic-changed: event checkout.v1.OrderPlaced is published on topic "checkout.orders" instead of "checkout.order-placed"`,
+      );
+      expect(broken.stdout).toContain("    breaks against release 0.1.0\n");
+      expect(broken.stdout).toContain(
+        "    consumers: inventory (inventory.reserve-stock), payment (payment.charge-order)\n",
+      );
+      expect(broken.stdout).toContain(
+        'fix: keep topic "checkout.order-placed"; to move the event, add a new event checkout.v2.OrderPlaced',
+      );
+      expect(broken.stderr).toMatch(/check: 1 finding against release 0\.1\.0/);
+
+      const json = await protoevents(dir, ["check", "--format", "json"]);
+      expect(json.code).toBe(1);
+      expect(JSON.parse(json.stdout)).toEqual([
+        {
+          file: "proto/checkout/v1/order_events.proto",
+          line,
+          column: 5,
+          rule: "event-topic-changed",
+          source: "protoevents",
+          message: expect.stringContaining('instead of "checkout.order-placed"'),
+          releases: ["0.1.0"],
+          locationIn: "today",
+          consumers: [
+            {
+              application: "inventory",
+              subscription: "inventory.reserve-stock",
+              event: "checkout.v1.OrderPlaced",
+            },
+            {
+              application: "payment",
+              subscription: "payment.charge-order",
+              event: "checkout.v1.OrderPlaced",
+            },
+          ],
+          fix: expect.stringContaining("publish both during migration"),
+        },
+      ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,252 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { createClient, createRouterTransport } from "@connectrpc/connect";
+import { context, SpanKind, trace } from "@opentelemetry/api";
+import { AsyncHooksContextManager } from "@opentelemetry/context-async-hooks";
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import {
+  CatalogViewServiceSubscriptions,
+  createCatalogServicePublisher,
+  PaymentServiceSubscriptions,
+} from "../../generated/checkout/v1/applications_pe.js";
+import { OrderService } from "../../generated/checkout/v1/order_api_pb.js";
+import { registry } from "../../generated/protoevents_registry.js";
+import { bindHandler, startConsumer } from "../../runtime/src/consumer.js";
+import { provision } from "../../runtime/src/provision.js";
+import {
+  activeTraceparent,
+  formatTraceparent,
+  parseTraceparent,
+} from "../../runtime/src/tracing.js";
+import { type RunningService, startService } from "../../services/lib/run-service.js";
+import { createOrderServiceImpl } from "../../services/order/order-api.js";
+import { definition as orderDefinition } from "../../services/order/service.js";
+import type { OrderTables } from "../../services/order/tables.js";
+import { definition as paymentDefinition } from "../../services/payment/service.js";
+import { validOrderPlaced } from "../helpers/orders.js";
+import { testPubSub, waitFor } from "../helpers/pubsub.js";
+
+const exporter = new InMemorySpanExporter();
+const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const contextManager = new AsyncHooksContextManager();
+
+beforeAll(() => {
+  context.setGlobalContextManager(contextManager.enable());
+  trace.setGlobalTracerProvider(provider);
+});
+
+afterAll(async () => {
+  trace.disable();
+  context.disable();
+  await provider.shutdown();
+});
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup();
+  }
+  exporter.reset();
+});
+
+const spansNamed = (name: string): ReadableSpan[] =>
+  exporter.getFinishedSpans().filter((s) => s.name === name);
+
+describe("trace propagation across services", () => {
+  it("should link one order's spans from PlaceOrder through payment to the order saga into one trace", async () => {
+    const pubsub = testPubSub("trace");
+    cleanups.push(() => pubsub.close());
+    await provision(pubsub, registry, { dryRun: false });
+    const dataDir = await mkdtemp(join(tmpdir(), "protoevents-trace-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const env = {
+      PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
+      PUBSUB_PROJECT_ID: pubsub.projectId,
+      PROTOEVENTS_DATA_DIR: dataDir,
+      PROTOEVENTS_LOG_LEVEL: "silent",
+      ORDER_API_PORT: "0",
+    };
+    const order: RunningService<OrderTables> = await startService(orderDefinition, env);
+    cleanups.push(() => order.stop());
+    const payment = await startService(paymentDefinition, env);
+    cleanups.push(() => payment.stop());
+
+    // The order service prices from its catalog view: feed it the two products.
+    const catalog = createCatalogServicePublisher(pubsub);
+    const updates = await Promise.all(
+      [
+        ["sku-keyboard", 7990n],
+        ["sku-mouse", 2495n],
+      ].map(([productId, amountMinor]) =>
+        catalog.publishProductUpdated({
+          productId: productId as string,
+          version: 1n,
+          name: `Product ${productId}`,
+          price: { currencyCode: "EUR", amountMinor: amountMinor as bigint },
+          active: true,
+          updatedAt: timestampFromDate(new Date()),
+        }),
+      ),
+    );
+    await waitFor("the catalog view to apply both products", () =>
+      updates.every((u) =>
+        spansNamed(`${CatalogViewServiceSubscriptions.applyProductUpdated.name} process`).some(
+          (s) => s.attributes["cloudevents.event_id"] === u.id,
+        ),
+      ),
+    );
+
+    // The API as its server would run it with HTTP instrumentation: the
+    // request handled inside a SERVER span.
+    const tracer = trace.getTracer("checkout-api");
+    const impl = createOrderServiceImpl({ store: order.context.store, log: order.context.log });
+    const client = createClient(
+      OrderService,
+      createRouterTransport(({ service }) =>
+        service(OrderService, {
+          ...impl,
+          placeOrder: (request, handlerContext) =>
+            tracer.startActiveSpan("PlaceOrder", { kind: SpanKind.SERVER }, async (span) => {
+              try {
+                return await impl.placeOrder(request, handlerContext);
+              } finally {
+                span.end();
+              }
+            }),
+        }),
+      ),
+    );
+    const placed = validOrderPlaced();
+    const { order: created } = await client.placeOrder({
+      customerId: placed.customerId,
+      customerEmail: placed.customerEmail,
+      lines: [
+        { productId: "sku-keyboard", quantity: 1 },
+        { productId: "sku-mouse", quantity: 2 },
+      ],
+      shippingAddress: placed.shippingAddress,
+      paymentToken: placed.paymentToken,
+    });
+    const orderId = created?.orderId ?? "";
+    expect(orderId).toMatch(/^ord_/);
+
+    const sagaSpan = `order.on-payment-processed process`;
+    await waitFor("the saga to handle the order's PaymentProcessed", () =>
+      spansNamed(sagaSpan).some((s) => s.attributes["cloudevents.event_subject"] === orderId),
+    );
+    const [root] = spansNamed("PlaceOrder");
+    const charge = spansNamed(`${PaymentServiceSubscriptions.chargeOrder.name} process`).find(
+      (s) => s.attributes["cloudevents.event_subject"] === orderId,
+    );
+    const saga = spansNamed(sagaSpan).find(
+      (s) => s.attributes["cloudevents.event_subject"] === orderId,
+    );
+    expect(root).toBeDefined();
+    expect(charge).toBeDefined();
+    expect(saga).toBeDefined();
+    const traceId = root?.spanContext().traceId;
+    expect(charge?.spanContext().traceId).toBe(traceId);
+    expect(saga?.spanContext().traceId).toBe(traceId);
+    // PlaceOrder → OrderPlaced (outbox) → payment's handler → PaymentProcessed (outbox) → saga.
+    expect(charge?.parentSpanContext?.spanId).toBe(root?.spanContext().spanId);
+    expect(charge?.parentSpanContext?.isRemote).toBe(true);
+    expect(saga?.parentSpanContext?.spanId).toBe(charge?.spanContext().spanId);
+    expect(charge?.kind).toBe(SpanKind.CONSUMER);
+    expect(charge?.instrumentationScope.name).toBe("protoevents");
+    expect(charge?.attributes).toMatchObject({
+      "messaging.system": "gcp_pubsub",
+      "messaging.operation.type": "process",
+      "messaging.destination.subscription.name": "payment.charge-order",
+      "cloudevents.event_type": "checkout.v1.OrderPlaced",
+      "cloudevents.event_source": "order",
+      "cloudevents.event_subject": orderId,
+      "protoevents.delivery.result": "acked",
+    });
+    expect(saga?.attributes).toMatchObject({
+      "cloudevents.event_type": "checkout.v1.PaymentProcessed",
+      "cloudevents.event_source": "payment",
+      "protoevents.delivery.result": "acked",
+    });
+    // Nothing else of this order started a trace of its own.
+    const ofOrder = exporter
+      .getFinishedSpans()
+      .filter((s) => s.attributes["cloudevents.event_subject"] === orderId);
+    expect(new Set(ofOrder.map((s) => s.spanContext().traceId))).toEqual(new Set([traceId]));
+  });
+
+  it("should mark the span as an error when the handler fails, and write the active span's traceparent on publish", async () => {
+    const pubsub = testPubSub("trace-error");
+    cleanups.push(() => pubsub.close());
+    await provision(pubsub, registry, { dryRun: false });
+    const seen: Array<string | undefined> = [];
+    const consumer = startConsumer(pubsub, [
+      bindHandler(PaymentServiceSubscriptions.chargeOrder, (_event, { envelope }) => {
+        seen.push(envelope.traceparent);
+        // The consumer's span is active in the handler.
+        expect(trace.getActiveSpan()?.spanContext().traceId).toBe(
+          parseTraceparent(envelope.traceparent)?.traceId,
+        );
+        throw new Error("gateway down");
+      }),
+    ]);
+    cleanups.push(() => consumer.close());
+    const { createOrderSagaServicePublisher } = await import(
+      "../../generated/checkout/v1/applications_pe.js"
+    );
+    const tracer = trace.getTracer("test");
+    let traceparent: string | undefined;
+    await tracer.startActiveSpan("checkout", async (span) => {
+      traceparent = activeTraceparent();
+      await createOrderSagaServicePublisher(pubsub).publishOrderPlaced(validOrderPlaced("ord-t"));
+      span.end();
+    });
+    const [checkoutSpan] = spansNamed("checkout");
+    expect(checkoutSpan).toBeDefined();
+    expect(traceparent).toBe(formatTraceparent((checkoutSpan as ReadableSpan).spanContext()));
+    await waitFor(
+      "a failed delivery span",
+      () => spansNamed("payment.charge-order process").length > 0,
+    );
+    expect(seen[0]).toBe(traceparent);
+    const [failed] = spansNamed("payment.charge-order process");
+    expect(failed?.status).toMatchObject({ code: 2, message: "[handler_failed] gateway down" });
+    expect(failed?.attributes["protoevents.delivery.result"]).toBe("nacked");
+    expect(failed?.events.map((e) => e.name)).toContain("exception");
+  });
+});
+
+describe("traceparent values", () => {
+  it("should parse what it formats and refuse invalid values", () => {
+    const value = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const parsed = parseTraceparent(value);
+    expect(parsed).toEqual({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: 1,
+      isRemote: true,
+    });
+    expect(formatTraceparent(parsed as NonNullable<typeof parsed>)).toBe(value);
+    // A future version may append fields; version 00 may not.
+    expect(parseTraceparent(`01-${value.slice(3)}-extra`)?.spanId).toBe("b7ad6b7169203331");
+    for (const bad of [
+      undefined,
+      "",
+      `${value}-extra`,
+      `ff-${value.slice(3)}`,
+      "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+      "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+      "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+      "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333-01",
+    ]) {
+      expect(parseTraceparent(bad), String(bad)).toBeUndefined();
+    }
+  });
+});
