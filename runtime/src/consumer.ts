@@ -13,6 +13,8 @@ import {
   DEFAULT_MAX_MESSAGES_IN_FLIGHT,
   DEFAULT_MAX_STREAMS,
   MAX_ATTRIBUTE_VALUE_BYTES,
+  REOPEN_MAX_DELAY_MS,
+  REOPEN_MIN_DELAY_MS,
 } from "./default-options.js";
 import { type DecodedEvent, decodeValidEvent, type Envelope } from "./envelope.js";
 import { Code, ProtoeventsError } from "./errors.js";
@@ -194,6 +196,26 @@ export interface Consumer {
   close(): Promise<void>;
 }
 
+/**
+ * A subscription stream's error as a ProtoeventsError that keeps the gRPC
+ * status (code and details) the client reported, so a log line says why.
+ */
+function streamError(error: unknown, subscription: string): ProtoeventsError {
+  const status = error as { code?: unknown; details?: unknown };
+  const grpcCode = typeof status.code === "number" ? status.code : undefined;
+  const grpcDetails = typeof status.details === "string" ? status.details : undefined;
+  return new ProtoeventsError(
+    Code.PubSubUnavailable,
+    `the streaming pull of ${subscription} ended` +
+      (grpcCode === undefined ? "" : ` with gRPC status ${grpcCode}`) +
+      (grpcDetails ? `: ${grpcDetails}` : "") +
+      (error instanceof Error && error.message !== "" && error.message !== grpcDetails
+        ? ` (${error.message})`
+        : ""),
+    { cause: error, details: { grpcCode, grpcDetails } },
+  );
+}
+
 function cut(text: string, maxBytes: number): string {
   if (Buffer.byteLength(text, "utf8") <= maxBytes) {
     return text;
@@ -245,6 +267,7 @@ export function startConsumer(
       log.error({ op: "subscribe", subscription, err: error }, "subscription stream error"));
   const inFlight = new Set<Promise<void>>();
   const opened: Subscription[] = [];
+  const reopenTimers = new Set<NodeJS.Timeout>();
   const deadLetterTopics = new Map<string, Topic>();
   let closing = false;
   let closed: Promise<void> | undefined;
@@ -561,9 +584,34 @@ export function startConsumer(
     };
 
     subscription.on("message", onMessage);
-    subscription.on("error", (error: unknown) =>
-      onError(ProtoeventsError.from(error, Code.PubSubUnavailable), sub.name),
-    );
+    subscription.on("error", (error: unknown) => onError(streamError(error, sub.name), sub.name));
+    // The client retries a stream that ends with a transient status by itself;
+    // one that ends otherwise (the subscription deleted and re-created, a
+    // server that ends the stream with OK or an unknown status) closes the
+    // subscription for good. Reopen it with backoff until close() is called:
+    // a consumer that silently stops pulling strands its events.
+    let reopenDelayMs = REOPEN_MIN_DELAY_MS;
+    subscription.on("message", () => {
+      reopenDelayMs = REOPEN_MIN_DELAY_MS;
+    });
+    subscription.on("close", () => {
+      if (closing) {
+        return;
+      }
+      const delayMs = reopenDelayMs;
+      reopenDelayMs = Math.min(reopenDelayMs * 2, REOPEN_MAX_DELAY_MS);
+      log.warn(
+        { op: "reopen", subscription: sub.name, delayMs },
+        "subscription stream closed by the server; reopening",
+      );
+      const timer = setTimeout(() => {
+        reopenTimers.delete(timer);
+        if (!closing && !subscription.isOpen) {
+          subscription.open();
+        }
+      }, delayMs);
+      reopenTimers.add(timer);
+    });
     opened.push(subscription);
   }
 
@@ -577,6 +625,10 @@ export function startConsumer(
     close(): Promise<void> {
       closed ??= (async () => {
         closing = true;
+        for (const timer of reopenTimers) {
+          clearTimeout(timer);
+        }
+        reopenTimers.clear();
         await Promise.all(opened.map((subscription) => subscription.close()));
         await Promise.allSettled([...inFlight]);
         await Promise.all([...deadLetterTopics.values()].map((topic) => topic.flush()));

@@ -39,6 +39,15 @@ export const DEFAULT_MAX_STREAMS = 2;
  */
 export const DEFAULT_MAX_MESSAGES_IN_FLIGHT = 1000;
 
+/**
+ * A subscription whose stream the server ended for good (not a transient
+ * status the client retries itself) is reopened after this delay, doubling
+ * up to the maximum while it keeps closing, back to the minimum once a
+ * message arrives.
+ */
+export const REOPEN_MIN_DELAY_MS = 1_000;
+export const REOPEN_MAX_DELAY_MS = 30_000;
+
 /** How long `close()` waits for in-flight handlers before nacking what is left. */
 export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 

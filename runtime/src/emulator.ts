@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { accessSync, constants, realpathSync } from "node:fs";
+import { accessSync, constants, createWriteStream, realpathSync } from "node:fs";
 import { createServer } from "node:net";
 import { delimiter, dirname, join } from "node:path";
 import { promisify } from "node:util";
@@ -41,6 +41,8 @@ export interface EmulatorOptions {
   readonly javaHeap?: string;
   /** Milliseconds to wait for the emulator to answer. @default 60000 */
   readonly startTimeoutMs?: number;
+  /** Append the emulator's own output (its Java log) to this file. @default discarded once it answers */
+  readonly logFile?: string;
 }
 
 /** A running emulator. Stop it with {@link Emulator.stop}. */
@@ -261,11 +263,25 @@ async function startOnce(
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  // Output is only kept for the start-up error message.
+  // Output is only kept for the start-up error message, and written to the log file if asked.
   child.stdout?.removeListener("data", keep);
   child.stderr?.removeListener("data", keep);
-  child.stdout?.resume();
-  child.stderr?.resume();
+  if (options.logFile === undefined) {
+    child.stdout?.resume();
+    child.stderr?.resume();
+  } else {
+    const logStream = createWriteStream(options.logFile, { flags: "a" });
+    logStream.on("error", () => {
+      child.stdout?.unpipe(logStream);
+      child.stderr?.unpipe(logStream);
+      child.stdout?.resume();
+      child.stderr?.resume();
+    });
+    logStream.write(output.join(""));
+    child.stdout?.pipe(logStream, { end: false });
+    child.stderr?.pipe(logStream, { end: false });
+    child.once("exit", () => logStream.end());
+  }
   const pid = child.pid;
   if (pid === undefined) {
     throw new ProtoeventsError(Code.EmulatorFailed, "The Pub/Sub emulator has no PID");

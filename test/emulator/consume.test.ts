@@ -330,17 +330,37 @@ describe("consumer lifecycle on the emulator", () => {
   });
 
   it("should run handlers of an ordered subscription one key at a time, in publish order", async () => {
-    const pubsub = await provisioned();
-    const ordered = registry.applications
+    // The checkout's subscriptions need no ordering; an ordered copy of one.
+    const paymentProcessed = registry.applications
       .flatMap((a) => a.subscriptions)
-      .find((s) => s.name === "order.on-payment-processed");
-    expect(ordered?.ordered).toBe(true);
+      .find((s) => s.name === "order.on-payment-processed") as SubscriptionContract;
+    const ordered: SubscriptionContract = {
+      ...paymentProcessed,
+      name: "test.ordered-payments",
+      ordered: true,
+      deadLetter: {
+        topic: "test.ordered-payments.dead-letter",
+        subscription: "test.ordered-payments.dead-letter",
+      },
+    };
+    const pubsub = await provisioned({
+      events: registry.events,
+      applications: [
+        {
+          kind: "application",
+          name: "test",
+          service: "test.Ordered",
+          publishes: [],
+          subscriptions: [ordered],
+        },
+      ],
+    });
     const seen: string[] = [];
     let running = 0;
     let maxRunning = 0;
     track(
       startConsumer(pubsub, [
-        bindHandler(ordered as SubscriptionContract, async (event) => {
+        bindHandler(ordered, async (event) => {
           running++;
           maxRunning = Math.max(maxRunning, running);
           await new Promise((resolve) => setTimeout(resolve, 5));
@@ -367,6 +387,37 @@ describe("consumer lifecycle on the emulator", () => {
     await waitFor("20 ordered deliveries", () => seen.length === 20);
     expect(seen).toEqual(ids);
     expect(maxRunning).toBe(1);
+  });
+
+  it("should reopen a subscription whose stream the server ended for good, and go on consuming", async () => {
+    // A stream that ends with a status the client does not retry (here
+    // NOT_FOUND: the subscription was deleted) closes the client's
+    // subscription; the consumer must reopen it, not stop pulling in silence.
+    const pubsub = await provisioned();
+    const received: string[] = [];
+    const errors: ProtoeventsError[] = [];
+    track(
+      startConsumer(
+        pubsub,
+        [bindHandler(chargeOrder, (event) => void received.push(event.orderId))],
+        { onError: (error) => errors.push(error) },
+      ),
+    );
+    const publisher = createOrderSagaServicePublisher(pubsub);
+    await publisher.publishOrderPlaced(validOrderPlaced("ord-before"));
+    await waitFor("the first delivery", () => received.includes("ord-before"));
+
+    await pubsub.subscription(chargeOrder.name).delete();
+    await waitFor("the stream to end", () => errors.length > 0);
+    expect(errors[0]?.code).toBe(Code.PubSubUnavailable);
+    expect(errors[0]?.details.grpcCode).toBe(5);
+    await provision(pubsub, registry, { dryRun: false });
+
+    await publisher.publishOrderPlaced(validOrderPlaced("ord-after"));
+    await waitFor("the delivery after the subscription came back", () =>
+      received.includes("ord-after"),
+    );
+    expect(received).toEqual(["ord-before", "ord-after"]);
   });
 
   it("should report a stream error for a subscription that does not exist", async () => {
