@@ -122,7 +122,7 @@ describe("planProvisioning and applyPlan", () => {
     });
     expect(metadata.retryPolicy?.minimumBackoff?.seconds).toBe("1");
     expect(metadata.retryPolicy?.maximumBackoff?.seconds).toBe("60");
-    expect(metadata.enableMessageOrdering).toBe(true);
+    expect(metadata.enableMessageOrdering).toBe(false);
     expect(metadata.ackDeadlineSeconds).toBe(30);
 
     const [deadLetters] = await pubsub
@@ -200,7 +200,7 @@ describe("planProvisioning and applyPlan", () => {
     await provision(pubsub, registry, { dryRun: false });
     const changed = withSubscription("order.on-payment-failed", {
       filter: 'attributes.ce-type = "checkout.v1.PaymentFailed"',
-      ordered: false,
+      ordered: true,
       ackDeadlineSeconds: 45,
     });
     const orderingOnly = withSubscription("payment.charge-order", { ordered: true });
@@ -214,8 +214,8 @@ describe("planProvisioning and applyPlan", () => {
     expect(conflict?.detail).toContain("create a new subscription with a new name in the contract");
     expect(conflict?.changes).toContainEqual({
       field: "enableMessageOrdering",
-      from: true,
-      to: false,
+      from: false,
+      to: true,
     });
 
     const orderingPlan = await planProvisioning(pubsub, orderingOnly);
@@ -232,7 +232,7 @@ describe("planProvisioning and applyPlan", () => {
     expect(isProtoeventsError(refused) && refused.message).toContain("order.on-payment-failed");
     const [metadata] = await pubsub.subscription("order.on-payment-failed").getMetadata();
     expect(metadata.filter).toBe("");
-    expect(metadata.enableMessageOrdering).toBe(true);
+    expect(metadata.enableMessageOrdering).toBe(false);
     expect(metadata.ackDeadlineSeconds).toBe(30);
   });
 

@@ -4,7 +4,9 @@
  * PostgreSQL by URL), connect to Pub/Sub (emulator or real project), run the
  * outbox relay and retention pruning, start its consumers and servers, log
  * structured lines, and on SIGTERM or SIGINT stop taking work, finish what
- * runs, flush the outbox and close everything.
+ * runs, flush the outbox and close everything. Only for the chaos run,
+ * `PROTOEVENTS_FAULT_RATE` makes deliveries fail on purpose
+ * (`fault-injection.ts`); unset, nothing changes.
  */
 import type { PubSub } from "@google-cloud/pubsub";
 import { pino } from "pino";
@@ -15,6 +17,7 @@ import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import { type Pruning, startPruning } from "../../runtime/src/retention.js";
 import { createStore, type Migration, storeConfigFromEnv } from "../../runtime/src/store/index.js";
 import type { Store } from "../../runtime/src/store/store.js";
+import { FAULT_RATE_ENV, faultConfigFromEnv, withInjectedFaults } from "./fault-injection.js";
 
 /** Something a service started and must stop on shutdown (a consumer, a server). */
 export interface Closable {
@@ -75,9 +78,19 @@ export async function startService<DB>(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningService<DB>> {
   const log = serviceLogger(definition.name, env);
-  const store = await createStore<DB>(storeConfigFromEnv(definition.name, env), {
+  // Read first: a malformed setting must fail the start before anything opens.
+  const faults = faultConfigFromEnv(env);
+  const opened = await createStore<DB>(storeConfigFromEnv(definition.name, env), {
     migrations: definition.migrations,
   });
+  // Only the chaos run sets PROTOEVENTS_FAULT_RATE (see fault-injection.ts).
+  const store = faults === undefined ? opened : withInjectedFaults(opened, faults);
+  if (faults !== undefined) {
+    log.warn(
+      { op: "start", faultRate: faults.rate, faultSeed: faults.seed },
+      `fault injection is on (${FAULT_RATE_ENV}): deliveries fail on purpose`,
+    );
+  }
   const pubsub = createPubSub({
     ...(env.PUBSUB_PROJECT_ID === undefined ? {} : { projectId: env.PUBSUB_PROJECT_ID }),
     ...(env.PUBSUB_EMULATOR_HOST === undefined ? {} : { emulatorHost: env.PUBSUB_EMULATOR_HOST }),

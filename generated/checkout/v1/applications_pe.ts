@@ -664,7 +664,7 @@ export const OrderSagaServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.on-payment-processed.dead-letter", subscription: "order.on-payment-processed.dead-letter" },
     siblingTypes: [],
@@ -682,7 +682,7 @@ export const OrderSagaServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.on-payment-failed.dead-letter", subscription: "order.on-payment-failed.dead-letter" },
     siblingTypes: [],
@@ -700,7 +700,7 @@ export const OrderSagaServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.on-payment-refunded.dead-letter", subscription: "order.on-payment-refunded.dead-letter" },
     siblingTypes: [],
@@ -718,7 +718,7 @@ export const OrderSagaServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.on-inventory-reserved.dead-letter", subscription: "order.on-inventory-reserved.dead-letter" },
     siblingTypes: [],
@@ -736,7 +736,7 @@ export const OrderSagaServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.on-inventory-reservation-failed.dead-letter", subscription: "order.on-inventory-reservation-failed.dead-letter" },
     siblingTypes: [],
@@ -754,7 +754,7 @@ export const OrderSagaServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.on-inventory-released.dead-letter", subscription: "order.on-inventory-released.dead-letter" },
     siblingTypes: [],
@@ -765,8 +765,9 @@ export const OrderSagaServiceSubscriptions = {
  * The checkout saga of the order service. Its API publishes OrderPlaced; the
  * saga folds the payment and inventory outcomes into the order aggregate and
  * publishes OrderConfirmed when both succeed, OrderCancelled when either
- * fails. Its subscriptions are ordered by order id, so one order's outcomes
- * arrive in the order they were published.
+ * fails. Its subscriptions are not ordered: each carries at most one event
+ * per order (duplicates aside), and the saga decides from the order's log
+ * whatever order its outcomes arrive in, so ordering would buy nothing.
  *
  * Contract of application `order`: what it publishes and consumes.
  */
@@ -847,39 +848,39 @@ export interface OrderSagaServiceHandlers<Context = OrderSagaServiceContext> {
    * Records the successful charge; confirms the order if its stock is
    * already reserved.
    *
-   * Subscription `order.on-payment-processed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-processed.dead-letter`.
+   * Subscription `order.on-payment-processed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.on-payment-processed.dead-letter`.
    */
   onPaymentProcessed(event: PaymentProcessedValid, context: HandlerContext<typeof PaymentProcessedSchema> & Context): Promise<void> | void;
   /**
    * Records the declined charge and cancels the order, asking inventory to
    * release its stock.
    *
-   * Subscription `order.on-payment-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-failed.dead-letter`.
+   * Subscription `order.on-payment-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.on-payment-failed.dead-letter`.
    */
   onPaymentFailed(event: PaymentFailedValid, context: HandlerContext<typeof PaymentFailedSchema> & Context): Promise<void> | void;
   /**
    * Records in the order's history that its charge was refunded.
    *
-   * Subscription `order.on-payment-refunded`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-payment-refunded.dead-letter`.
+   * Subscription `order.on-payment-refunded`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.on-payment-refunded.dead-letter`.
    */
   onPaymentRefunded(event: PaymentRefundedValid, context: HandlerContext<typeof PaymentRefundedSchema> & Context): Promise<void> | void;
   /**
    * Records the stock reservation; confirms the order if it is already paid.
    *
-   * Subscription `order.on-inventory-reserved`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-reserved.dead-letter`.
+   * Subscription `order.on-inventory-reserved`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.on-inventory-reserved.dead-letter`.
    */
   onInventoryReserved(event: InventoryReservedValid, context: HandlerContext<typeof InventoryReservedSchema> & Context): Promise<void> | void;
   /**
    * Records the failed reservation and cancels the order, asking payment to
    * refund its charge.
    *
-   * Subscription `order.on-inventory-reservation-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-reservation-failed.dead-letter`.
+   * Subscription `order.on-inventory-reservation-failed`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.on-inventory-reservation-failed.dead-letter`.
    */
   onInventoryReservationFailed(event: InventoryReservationFailedValid, context: HandlerContext<typeof InventoryReservationFailedSchema> & Context): Promise<void> | void;
   /**
    * Records in the order's history that its stock was released.
    *
-   * Subscription `order.on-inventory-released`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.on-inventory-released.dead-letter`.
+   * Subscription `order.on-inventory-released`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.on-inventory-released.dead-letter`.
    */
   onInventoryReleased(event: InventoryReleasedValid, context: HandlerContext<typeof InventoryReleasedSchema> & Context): Promise<void> | void;
 }
@@ -931,7 +932,7 @@ export const CatalogViewServiceSubscriptions = {
     ackDeadlineSeconds: 30,
     minBackoffSeconds: 1,
     maxBackoffSeconds: 60,
-    ordered: true,
+    ordered: false,
     filter: "",
     deadLetter: { topic: "order.apply-product-updated.dead-letter", subscription: "order.apply-product-updated.dead-letter" },
     siblingTypes: [],
@@ -969,9 +970,10 @@ export type CatalogViewServiceAtLeastOnceContext = object;
 export interface CatalogViewServiceHandlers<Context = CatalogViewServiceContext> {
   /**
    * Stores the product's name, price and availability unless the view
-   * already holds the same or a newer version.
+   * already holds the same or a newer version; the version check makes the
+   * arrival order irrelevant, so the subscription is not ordered.
    *
-   * Subscription `order.apply-product-updated`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, ordered, dead letters to `order.apply-product-updated.dead-letter`.
+   * Subscription `order.apply-product-updated`: 10 delivery attempts, ack deadline 30 s, backoff 1–60 s, dead letters to `order.apply-product-updated.dead-letter`.
    */
   applyProductUpdated(event: ProductUpdatedValid, context: HandlerContext<typeof ProductUpdatedSchema> & Context): Promise<void> | void;
 }

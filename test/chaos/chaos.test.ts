@@ -1,0 +1,45 @@
+import { describe, expect, inject, it } from "vitest";
+import { DEFAULT_OPTIONS } from "./options.js";
+import { formatReport } from "./report.js";
+import { runChaos } from "./run-chaos.js";
+
+/**
+ * The short, seeded variant of `npm run chaos`: the same run, about 100
+ * orders with a few faults of each kind, on the test run's emulator. The
+ * full run (1,000 orders) is the `chaos` script.
+ */
+describe("the checkout under a seeded fault schedule", () => {
+  it("should keep every invariant through 100 orders with every kind of fault", async () => {
+    const progress: string[] = [];
+    const report = await runChaos(
+      {
+        ...DEFAULT_OPTIONS,
+        orders: 100,
+        seed: 1,
+        kills: 2,
+        poisonPerKind: 1,
+        drainTimeoutMs: 120_000,
+      },
+      { emulatorHost: inject("emulatorHost"), log: (line) => progress.push(line) },
+    );
+    const shown = [...progress, ...formatReport(report)].join("\n");
+    expect(
+      report.invariants.filter((i) => !i.passed),
+      shown,
+    ).toEqual([]);
+    expect(report.timings.drained, shown).toBe(true);
+    expect(report.orders).toMatchObject({ placed: 100, refused: 0, open: 0 });
+    // Every kind of fault was injected at least once.
+    expect(report.faults.handlerFaults, shown).toBeGreaterThan(0);
+    expect(report.faults.duplicatesInjected, shown).toBeGreaterThan(0);
+    expect(report.faults.delayedInjected, shown).toBeGreaterThan(0);
+    expect(report.faults.kills).toBe(2);
+    expect(report.faults.notificationOutages).toBe(1);
+    expect(report.faults.poison).toEqual({
+      "garbage-bytes": 1,
+      "unknown-type": 1,
+      "broken-rule": 1,
+    });
+    expect(report.duplicatesAbsorbed, shown).toBeGreaterThan(0);
+  }, 170_000);
+});
