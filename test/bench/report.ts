@@ -78,7 +78,9 @@ export function formatTable(results: readonly BenchResult[]): string {
 
 /**
  * Merge results into bench-results/latest.json: entries with the same name
- * are replaced, others kept, so each benchmark adds to one file.
+ * are replaced, others kept, so each benchmark adds to one file. The same
+ * results go, as a Markdown table with the machine, next to it
+ * (`latest.md`).
  */
 export async function writeResults(path: string, results: readonly BenchResult[]): Promise<void> {
   let existing: BenchResult[] = [];
@@ -101,4 +103,14 @@ export async function writeResults(path: string, results: readonly BenchResult[]
   };
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, `${JSON.stringify(file, null, 2)}\n`);
+  const m = file.machine;
+  await writeFile(
+    `${path.replace(/\.json$/, "")}.md`,
+    [
+      `Measured ${m.date} on ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node} (\`npm run bench\`).`,
+      "",
+      formatTable(file.results),
+      "",
+    ].join("\n"),
+  );
 }
