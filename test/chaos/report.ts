@@ -79,7 +79,7 @@ export interface ChaosReport {
   readonly strandedDeliveries: {
     /** Distinct (subscription, event) re-sent. */
     readonly resent: number;
-    /** Re-sends, repeats included. */
+    /** Re-send rounds, repeats included (each publishes RESEND_COPIES copies). */
     readonly resends: number;
     readonly bySubscription: Readonly<Record<string, number>>;
   };

@@ -65,7 +65,7 @@ import {
 } from "./schedule.js";
 import { ServiceProcess } from "./service-process.js";
 import { postgresReader, type StoreReader, sqliteReader } from "./stores.js";
-import { isStranded, mayBeStranded } from "./stranded.js";
+import { isStranded, mayBeStranded, RESEND_COPIES } from "./stranded.js";
 
 /** The stock file inventory seeds from by default. */
 const STOCK_FILE = fileURLToPath(new URL("../../services/inventory/stock.json", import.meta.url));
@@ -565,12 +565,14 @@ export async function runChaos(
           if (!isStranded({ now, prior, lastClaim: lines.get(key), deadPids })) {
             continue;
           }
-          monitor.publish(
-            contract.topic,
-            event.data,
-            { ...event.attributes, [REPLAY_FOR_ATTRIBUTE]: subscription },
-            undefined,
-          );
+          for (let copy = 0; copy < RESEND_COPIES; copy++) {
+            monitor.publish(
+              contract.topic,
+              event.data,
+              { ...event.attributes, [REPLAY_FOR_ATTRIBUTE]: subscription },
+              undefined,
+            );
+          }
           if (prior === undefined) {
             strandedBySubscription[subscription] = (strandedBySubscription[subscription] ?? 0) + 1;
           }

@@ -28,6 +28,14 @@ export const STRANDED_AFTER_MS = 45_000;
  */
 export const RESEND_AGAIN_MS = 10_000;
 
+/**
+ * Copies per re-send. Each copy is stranded again with the dead streams'
+ * share of the subscription's streams (a half after one kill, more after
+ * several); three copies make a whole round stranded rare, and the inbox
+ * absorbs the copies that do arrive.
+ */
+export const RESEND_COPIES = 3;
+
 /** Deliveries the killed process may have held: published up to this long before the kill. */
 export const LEASE_MS = 60_000;
 
