@@ -189,6 +189,9 @@ export function withInjectedFaults<DB>(store: Store<DB>, config: FaultConfig): S
           enqueue: (entries) => tx.enqueue(entries),
           async claim(subscription, eventId) {
             record("claiming", subscription, eventId);
+            // Known before the claim resolves, so a claim that throws (the
+            // store away) still ends with an outcome line.
+            claimed = { subscription, eventId, fresh: false };
             const fresh = await tx.claim(subscription, eventId);
             claimed = { subscription, eventId, fresh };
             if (fresh) {

@@ -231,6 +231,7 @@ function perfectWorld(): World {
       ),
     ),
     unexpectedExits: [],
+    monitorErrors: [],
     resentDeliveries: 0,
   };
 }
@@ -298,7 +299,11 @@ describe("checkInvariants", () => {
     const world = perfectWorld();
     world.snapshot.notifications.get("ord_1")?.delete("shipping");
     world.observed.byOrder.get("ord_11")?.get("NotificationSent/confirmation")?.add("again");
-    expect(failed(world)["exactly one e-mail of each kind per order"]).toEqual([
+    expect(
+      failed(world)[
+        "exactly one e-mail of each kind per order (.eml file, sent row, NotificationSent)"
+      ],
+    ).toEqual([
       "order 1 (ord_1, confirmed) shipping: 0 sent in notifications, 1 NotificationSent, 1 .eml file; expected 1",
       "order 11 (ord_11, confirmed) confirmation: 1 sent in notifications, 2 NotificationSent, 1 .eml file; expected 1",
     ]);
@@ -334,6 +339,17 @@ describe("checkInvariants", () => {
     expect(failed(world)).toEqual({
       "every event handled by every subscription of its topic (inbox claims)": [
         "payment.charge-order never handled event placed-1",
+      ],
+    });
+  });
+
+  it("should fail a run whose own view of the topics had an error", () => {
+    const world = perfectWorld();
+    expect(
+      failed({ ...world, monitorErrors: ["chaos-monitor.checkout.order-placed: stream ended"] }),
+    ).toEqual({
+      "the run's own view of the topics is complete (no monitor error)": [
+        "chaos-monitor.checkout.order-placed: stream ended",
       ],
     });
   });

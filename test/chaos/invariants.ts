@@ -292,6 +292,8 @@ export interface Evidence {
   readonly mailFiles: ReadonlySet<string>;
   /** Services that exited without being killed or stopped, readable. */
   readonly unexpectedExits: readonly string[];
+  /** Errors of the run's own subscriptions and copies: its view of the topics may be incomplete. */
+  readonly monitorErrors: readonly string[];
   /** Events the emulator stranded after a SIGKILL that the run re-sent (see run-chaos.ts). */
   readonly resentDeliveries: number;
 }
@@ -545,9 +547,12 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
     results.push(v.result());
   }
 
-  // 4. Exactly one e-mail of each kind per order.
+  // 4. Exactly one e-mail of each kind per order: its .eml file, its sent row, its NotificationSent.
   {
-    const v = new Verdict("exactly one e-mail of each kind per order", `${n} orders × 3 kinds`);
+    const v = new Verdict(
+      "exactly one e-mail of each kind per order (.eml file, sent row, NotificationSent)",
+      `${n} orders × 3 kinds`,
+    );
     for (const order of expectations.orders) {
       const id = order.orderId;
       const status = statusOf(snapshot, id);
@@ -692,6 +697,18 @@ export function checkInvariants(evidence: Evidence): InvariantResult[] {
     );
     for (const exit of evidence.unexpectedExits) {
       v.fail(exit);
+    }
+    results.push(v.result());
+  }
+
+  // 10. The run saw every event: its own subscriptions and copies had no error.
+  {
+    const v = new Verdict(
+      "the run's own view of the topics is complete (no monitor error)",
+      `${observed.byTopic.size} topics`,
+    );
+    for (const error of evidence.monitorErrors) {
+      v.fail(error);
     }
     results.push(v.result());
   }

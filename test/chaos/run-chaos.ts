@@ -343,7 +343,7 @@ export async function runChaos(
       );
     }
     const service = (name: ServiceName) => services.get(name) as ServiceProcess;
-    cleanups.push(() => Promise.all([...services.values()].map((s) => s.stop())));
+    cleanups.push(() => Promise.all([...services.values()].map((s) => s.dispose())));
     await Promise.all([...services.values()].map((s) => s.start()));
     const transport = (port: number | undefined) =>
       createConnectTransport({ baseUrl: `http://127.0.0.1:${port}`, httpVersion: "1.1" });
@@ -363,8 +363,6 @@ export async function runChaos(
     const poison: PoisonRecord[] = [];
     /** When each service was first SIGKILLed, Unix ms. */
     const killedAt = new Map<ServiceName, number>();
-    /** Processes the schedule killed or stopped. */
-    const deadPids = new Set<number>();
     log(
       `placing ${options.orders} orders at ${options.rate}/s (${(plan.placingMs / 1000).toFixed(1)} s) under ${plan.timeline.length} scheduled faults, seed ${options.seed}`,
     );
@@ -419,9 +417,6 @@ export async function runChaos(
         case "kill":
         case "outage": {
           const target = service(event.service);
-          if (target.pid !== undefined) {
-            deadPids.add(target.pid);
-          }
           if (event.kind === "kill") {
             if (!killedAt.has(event.service)) {
               killedAt.set(event.service, Date.now());
@@ -543,6 +538,8 @@ export async function runChaos(
     ): Promise<void> => {
       const now = Date.now();
       const claimLines = new Map<ServiceName, Map<string, FaultLogLine>>();
+      // Killed, stopped, and failed starts alike: whatever they held is nobody's now.
+      const deadPids = new Set([...services.values()].flatMap((s) => s.deadPids));
       for (const [subscription, ids] of unclaimed(expectations, snapshot, monitor)) {
         const contract = subscriptionContracts.find((c) => c.name === subscription);
         const service = contract?.service as ServiceName | undefined;
@@ -634,6 +631,7 @@ export async function runChaos(
       deadLetters,
       mailFiles,
       unexpectedExits,
+      monitorErrors: monitor.errors,
       resentDeliveries: resent.size,
     });
     const passed = invariants.every((i) => i.passed);

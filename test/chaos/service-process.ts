@@ -83,6 +83,13 @@ export class ServiceProcess {
     return this.child?.pid;
   }
 
+  /** Every process of this service that has exited: killed, stopped, or a failed start. */
+  get deadPids(): number[] {
+    return [...this.startedPids].filter((pid) => !(this.running && pid === this.child?.pid));
+  }
+
+  private readonly startedPids = new Set<number>();
+
   /**
    * Start the process and wait for its "service ready" line; a start that
    * fails (the process exits first) is retried until `timeoutMs` passed.
@@ -90,6 +97,9 @@ export class ServiceProcess {
   async start(timeoutMs = READY_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      if (this.disposed) {
+        throw new Error(`the ${this.name} service is not started again: the run is over`);
+      }
       try {
         await this.startOnce(deadline);
         return;
@@ -131,6 +141,9 @@ export class ServiceProcess {
     }
     this.starts++;
     this.child = child;
+    if (child.pid !== undefined) {
+      this.startedPids.add(child.pid);
+    }
     running.add(child);
     child.once("exit", () => running.delete(child));
     this.expectExit = false;
@@ -174,6 +187,17 @@ export class ServiceProcess {
       await sleep(100);
     }
   }
+
+  /**
+   * Stop for good at the end of the run: a fault still sleeping (the run
+   * failed early) cannot start the service again afterwards.
+   */
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await this.stop();
+  }
+
+  private disposed = false;
 
   /** SIGKILL: no shutdown, nothing flushed, in-flight deliveries never acked. */
   async kill(): Promise<void> {

@@ -50,6 +50,16 @@ describe("isStranded", () => {
     );
   });
 
+  it("should never re-send an event whose claim committed, whoever committed it", () => {
+    // The inbox must hold it; if it does not, the run must fail, not re-send.
+    for (const outcome of ["handled", "duplicate"] as const) {
+      for (const pid of [LIVE, DEAD]) {
+        const lastClaim = line(outcome, pid, 10 * STRANDED_AFTER_MS);
+        expect(isStranded({ now: NOW, prior: undefined, lastClaim, deadPids })).toBe(false);
+      }
+    }
+  });
+
   it("should count a claim the killed process started and never finished, once it is old enough", () => {
     expect(
       isStranded({

@@ -14,10 +14,11 @@
 import type { FaultLogLine } from "../../services/lib/fault-injection.js";
 
 /**
- * How long an unhandled event waits before it counts as stranded. Above the
- * longest ack deadline of a checkout subscription (60 s) less the margin a
- * nack's backoff needs: anything merely held by the killed process has had
- * its chance to come back by then.
+ * How long an unhandled event waits before it counts as stranded. Longer
+ * than any redelivery after a nack takes here (backoff starts at 1–10 s),
+ * and most of the longest ack deadline (60 s): an event merely held by the
+ * killed process may still come back after that, and re-sending it a little
+ * early only makes a duplicate the inbox absorbs.
  */
 export const STRANDED_AFTER_MS = 45_000;
 
@@ -66,10 +67,12 @@ export function mayBeStranded(
 /**
  * Whether an unhandled event that {@link mayBeStranded} is stranded, from
  * the last line the fault hook wrote for it: none (no process ever started
- * to claim it), or one that is old enough and either ended (the claim rolled
- * back, so Pub/Sub owed a redelivery that never came) or was started by a
- * process that is dead now. A claim a live process started and has not
- * finished is that process's to finish: never re-sent.
+ * to claim it), or one that is old enough and either rolled back (`fault`,
+ * `failed`: the consumer nacked, so Pub/Sub owed a redelivery that never
+ * came) or was started by a process that is dead now. Never re-sent: a
+ * claim a live process started and has not finished (that process's to
+ * finish), and a claim that committed (`handled`, `duplicate`) — the inbox
+ * must hold it, and the run fails if it does not.
  */
 export function isStranded(input: {
   readonly now: number;
@@ -80,6 +83,9 @@ export function isStranded(input: {
   const { now, prior, lastClaim, deadPids } = input;
   if (lastClaim === undefined) {
     return true;
+  }
+  if (lastClaim.outcome === "handled" || lastClaim.outcome === "duplicate") {
+    return false;
   }
   if (lastClaim.outcome === "claiming" && !deadPids.has(lastClaim.pid)) {
     return false;
