@@ -9,16 +9,7 @@
  * same defaults.
  */
 import { randomBytes } from "node:crypto";
-import {
-  appendFileSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code as ConnectCode, ConnectError, createClient } from "@connectrpc/connect";
@@ -45,6 +36,7 @@ import {
   PubSubMonitor,
   renderSummary,
 } from "./progress.js";
+import { readFrom } from "./read-from.js";
 
 /** Every checkout service, each `services/<name>/main.ts`. */
 export const SERVICES = ["catalog", "inventory", "payment", "shipping", "notification", "order"];
@@ -228,21 +220,6 @@ function readableLogLine(line: string): string {
   } catch {
     return `  ${line}`;
   }
-}
-
-function readFrom(file: string, offset: number): string {
-  const size = statSync(file).size;
-  if (size <= offset) {
-    return "";
-  }
-  const buffer = Buffer.alloc(size - offset);
-  const fd = openSync(file, "r");
-  try {
-    readSync(fd, buffer, 0, buffer.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return buffer.toString("utf8");
 }
 
 /** One service process of the supervisor. */

@@ -538,7 +538,16 @@ export function startConsumer(
     });
     const keys = new Map<string, KeyState>();
 
+    // The client retries a stream that ends with a transient status by itself;
+    // one that ends otherwise (the subscription deleted and re-created, a
+    // server that ends the stream with OK or an unknown status) closes the
+    // subscription for good. Reopen it with backoff until close() is called:
+    // a consumer that silently stops pulling strands its events. A message
+    // resets the backoff.
+    let reopenDelayMs = REOPEN_MIN_DELAY_MS;
+
     const onMessage = (message: Message): void => {
+      reopenDelayMs = REOPEN_MIN_DELAY_MS;
       if (closing) {
         message.nack();
         return;
@@ -585,15 +594,6 @@ export function startConsumer(
 
     subscription.on("message", onMessage);
     subscription.on("error", (error: unknown) => onError(streamError(error, sub.name), sub.name));
-    // The client retries a stream that ends with a transient status by itself;
-    // one that ends otherwise (the subscription deleted and re-created, a
-    // server that ends the stream with OK or an unknown status) closes the
-    // subscription for good. Reopen it with backoff until close() is called:
-    // a consumer that silently stops pulling strands its events.
-    let reopenDelayMs = REOPEN_MIN_DELAY_MS;
-    subscription.on("message", () => {
-      reopenDelayMs = REOPEN_MIN_DELAY_MS;
-    });
     subscription.on("close", () => {
       if (closing) {
         return;

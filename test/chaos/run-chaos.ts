@@ -33,10 +33,11 @@ import {
   FAULT_RATE_ENV,
   FAULT_SEED_ENV,
   type FaultLogLine,
-  parseFaultLog,
 } from "../../services/lib/fault-injection.js";
 import { DEFAULT_PAYMENT_LIMIT_MINOR } from "../../services/payment/gateway.js";
+import { catalogViewReady } from "../helpers/checkout.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
+import { FaultLogs } from "./fault-logs.js";
 import {
   awaited,
   checkInvariants,
@@ -158,48 +159,6 @@ async function adminQuery(url: string, sql: string): Promise<void> {
   } finally {
     await client.end();
   }
-}
-
-/** Wait until the order service's catalog view knows every product (a probe that places nothing). */
-async function catalogViewReady(
-  orders: ReturnType<typeof createClient<typeof OrderService>>,
-  productIds: readonly string[],
-): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const error = await orders
-      .placeOrder({ lines: productIds.map((productId) => ({ productId, quantity: 0 })) })
-      .then(
-        () => new Error("the catalog probe placed an order"),
-        (e: unknown) => e as Error,
-      );
-    if (!error.message.includes("unknown product")) {
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `the order service's catalog view is incomplete after 60 s: ${error.message}`,
-      );
-    }
-    await sleep(200);
-  }
-}
-
-/** The fault hook's outcome lines, per service. */
-async function deliveryCounts(dir: string): Promise<Record<ServiceName, DeliveryCounts>> {
-  const counts = {} as Record<ServiceName, DeliveryCounts>;
-  for (const service of SERVICES) {
-    const c: DeliveryCounts = { handled: 0, duplicate: 0, fault: 0, failed: 0 };
-    const text = await readFile(join(dir, `${service}.log`), "utf8").catch(() => "");
-    for (const line of text.split("\n")) {
-      const outcome = line.split(" ", 1)[0] as keyof DeliveryCounts;
-      if (outcome in c) {
-        c[outcome]++;
-      }
-    }
-    counts[service] = c;
-  }
-  return counts;
 }
 
 /** Everything in the dead-letter subscriptions, read without consuming. */
@@ -524,20 +483,10 @@ export async function runChaos(
     const resent = new Map<string, { count: number; lastAt: number }>();
     const strandedBySubscription: Record<string, number> = {};
     let resends = 0;
-    /** The last claim line per `subscription \0 event id` in a service's fault log. */
-    const lastClaimLines = async (service: ServiceName) => {
-      const text = await readFile(join(faultsDir, `${service}.log`), "utf8").catch(() => "");
-      const last = new Map<string, FaultLogLine>();
-      for (const line of parseFaultLog(text)) {
-        last.set(`${line.subscription}\u0000${line.eventId}`, line);
-      }
-      return last;
-    };
-    const resendStranded = async (
-      snapshot: Awaited<ReturnType<StoreReader["read"]>>,
-    ): Promise<void> => {
+    const faultLogs = new FaultLogs(faultsDir);
+    const resendStranded = (snapshot: Awaited<ReturnType<StoreReader["read"]>>): void => {
       const now = Date.now();
-      const claimLines = new Map<ServiceName, Map<string, FaultLogLine>>();
+      const claimLines = new Map<ServiceName, ReadonlyMap<string, FaultLogLine>>();
       // Killed, stopped, and failed starts alike: whatever they held is nobody's now.
       const deadPids = new Set([...services.values()].flatMap((s) => s.deadPids));
       for (const [subscription, ids] of unclaimed(expectations, snapshot, monitor)) {
@@ -556,7 +505,7 @@ export async function runChaos(
           }
           let lines = claimLines.get(service);
           if (lines === undefined) {
-            lines = await lastClaimLines(service);
+            lines = faultLogs.lastLines(service);
             claimLines.set(service, lines);
           }
           if (!isStranded({ now, prior, lastClaim: lines.get(key), deadPids })) {
@@ -589,7 +538,7 @@ export async function runChaos(
         drained = true;
         break;
       }
-      await resendStranded(current);
+      resendStranded(current);
       lastWaiting = waiting.join(", ");
       if (Date.now() - lastLogged > 10_000) {
         lastLogged = Date.now();
@@ -636,7 +585,9 @@ export async function runChaos(
     });
     const passed = invariants.every((i) => i.passed);
     keep ||= !passed;
-    const deliveries = await deliveryCounts(faultsDir);
+    const deliveries = Object.fromEntries(
+      SERVICES.map((service) => [service, faultLogs.counts(service)]),
+    ) as Record<ServiceName, DeliveryCounts>;
     const sum = (key: keyof DeliveryCounts) =>
       Object.values(deliveries).reduce((total, d) => total + d[key], 0);
     const statuses = placed.map((o) => statusOf(snapshot, o.orderId));

@@ -8,18 +8,10 @@
 import { createHash } from "node:crypto";
 import { seededRandom } from "../../cli/src/demo-orders.js";
 import type { ContractRegistry } from "../../runtime/src/contract.js";
+import { SERVICES, type ServiceName } from "../helpers/checkout.js";
 import type { ChaosOptions } from "./options.js";
 
-/** The checkout's services, each its own process, in the order they start. */
-export const SERVICES = [
-  "catalog",
-  "inventory",
-  "payment",
-  "shipping",
-  "notification",
-  "order",
-] as const;
-export type ServiceName = (typeof SERVICES)[number];
+export { SERVICES, type ServiceName };
 
 /** The kinds of poison message. */
 export const POISON_KINDS = ["garbage-bytes", "unknown-type", "broken-rule"] as const;

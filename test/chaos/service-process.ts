@@ -4,9 +4,10 @@
  * schedule says, started again on the same API port.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { appendFileSync, closeSync, openSync, readSync, statSync } from "node:fs";
+import { appendFileSync, closeSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readFrom } from "../../cli/src/read-from.js";
 import type { ServiceName } from "./schedule.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -26,21 +27,6 @@ process.once("exit", () => {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function readFrom(file: string, offset: number): string {
-  const size = statSync(file).size;
-  if (size <= offset) {
-    return "";
-  }
-  const buffer = Buffer.alloc(size - offset);
-  const fd = openSync(file, "r");
-  try {
-    readSync(fd, buffer, 0, buffer.length, offset);
-  } finally {
-    closeSync(fd);
-  }
-  return buffer.toString("utf8");
 }
 
 /** An exit nobody asked for. */

@@ -49,9 +49,9 @@ function readyFields(line: string): { port?: number } {
  * is a request that fails validation on its quantities (so nothing is
  * placed) and names unknown products while there are some.
  */
-async function catalogViewReady(
+export async function catalogViewReady(
   orders: Client<typeof OrderService>,
-  productIds: string[],
+  productIds: readonly string[],
 ): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
