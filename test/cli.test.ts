@@ -1,31 +1,8 @@
-import { execFile } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
+import { checkout, protoevents as run } from "./helpers/cli.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const cli = join(root, "bin", "protoevents.js");
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function protoevents(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], {
-      cwd: root,
-      env: { ...process.env, PUBSUB_EMULATOR_HOST: inject("emulatorHost"), ...env },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const env = () => ({ PUBSUB_EMULATOR_HOST: inject("emulatorHost") });
+const protoevents = (args: string[]) => run(args, { env: env() });
 
 describe("protoevents CLI", () => {
   it("should print a provisioning plan on --dry-run, apply it, and find nothing to do the second time", async () => {
@@ -46,8 +23,8 @@ describe("protoevents CLI", () => {
     expect(again.stdout).toContain("nothing to change");
   });
 
-  it("should run the demo of npm start end to end on the emulator", async () => {
-    const run = await protoevents(["demo", "--orders", "6", "--rate", "50"]);
+  it("should run the checkout's spine demo end to end on the emulator", async () => {
+    const run = await checkout(["demo", "--orders", "6", "--rate", "50"], { env: env() });
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/provisioned \d+ topics and subscriptions from the contracts/);
     expect(run.stdout).toContain('"eventType": "checkout.v1.OrderPlaced"');
@@ -60,10 +37,10 @@ describe("protoevents CLI", () => {
   });
 
   it("should refuse bad options with a clear message and a non-zero exit", async () => {
-    const run = await protoevents(["demo", "--orders", "0"]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toContain(
-      "protoevents: [invalid_argument] --orders must be a positive integer",
+    const demo = await checkout(["demo", "--orders", "0"], { env: env() });
+    expect(demo.code).toBe(1);
+    expect(demo.stderr).toContain(
+      "checkout: [invalid_argument] --orders must be a positive integer",
     );
     const unknown = await protoevents(["bogus"]);
     expect(unknown.code).not.toBe(0);
@@ -71,10 +48,10 @@ describe("protoevents CLI", () => {
   });
 
   it("should say how to fix a missing registry", async () => {
-    const run = await protoevents(["provision", "--dry-run", "--registry", "nope/registry.ts"]);
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(
-      /\[invalid_argument\] cannot load the contract registry .*nope\/registry\.ts.*Run `npm run generate` first, or pass --registry/,
+    const given = await protoevents(["provision", "--dry-run", "--registry", "nope/registry.ts"]);
+    expect(given.code).toBe(1);
+    expect(given.stderr).toContain(
+      "protoevents: [invalid_argument] no contract registry at nope/registry.ts (--registry): pass the protoevents_registry.ts that protoc-gen-protoevents writes",
     );
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, inject, it } from "vitest";
+import { createPubSub } from "../runtime/src/pubsub-client.js";
 import {
   DECLINED_TOKEN,
   DemoOrders,
@@ -11,13 +12,16 @@ import {
   expectedOutcome,
   LIMITED_SKU,
   PAYMENT_LIMIT_MINOR,
-} from "../cli/src/demo-orders.js";
-import { renderProgress, renderProgressLine, renderSummary } from "../cli/src/progress.js";
-import { processExists, serviceEnv, storeUrlOf } from "../cli/src/start.js";
-import { createPubSub } from "../runtime/src/pubsub-client.js";
+} from "../services/supervisor/demo-orders.js";
+import {
+  renderProgress,
+  renderProgressLine,
+  renderSummary,
+} from "../services/supervisor/progress.js";
+import { processExists, serviceEnv, storeUrlOf } from "../services/supervisor/start.js";
+import { CHECKOUT_COMMAND } from "./helpers/cli.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const cli = join(root, "bin", "protoevents.js");
 const dataDirs: string[] = [];
 
 afterAll(() => {
@@ -40,7 +44,7 @@ function startCli(args: string[]) {
   };
   const child: ChildProcess = spawn(
     process.execPath,
-    [cli, "start", "--order-port", "0", "--product-port", "0", ...args],
+    [...CHECKOUT_COMMAND, "start", "--order-port", "0", "--product-port", "0", ...args],
     { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] },
   );
   let stdout = "";
@@ -169,7 +173,7 @@ describe("protoevents start", () => {
 
 describe("protoevents start and service options", () => {
   async function cliRun(args: string[]): Promise<{ code: number | null; stderr: string }> {
-    const child = spawn(process.execPath, [cli, ...args], {
+    const child = spawn(process.execPath, [...CHECKOUT_COMMAND, ...args], {
       cwd: root,
       stdio: ["ignore", "ignore", "pipe"],
     });

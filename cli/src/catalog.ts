@@ -2,12 +2,24 @@
  * `protoevents catalog`: the AsyncAPI 3.0 document and the static HTML event
  * catalog of the contracts.
  */
-import { createRequire } from "node:module";
-import { relative } from "node:path";
+import { readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { DEFAULT_CATALOG_DIR } from "@protoevents/codegen/layout";
 import type { Command } from "commander";
-import { DEFAULT_CATALOG_DIR, writeCatalog } from "../../codegen/src/catalog/write-catalog.js";
+import { contractsDir, loadConfig } from "./config.js";
+import { checkModule } from "./generate.js";
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+/** The version of the user's contracts: their package.json's, like `protoevents release`. */
+function contractVersion(root: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === "string" ? pkg.version : "0.0.0";
+  } catch {
+    return "0.0.0";
+  }
+}
 
 /** Add `catalog` to the CLI. */
 export function registerCatalogCommand(program: Command): void {
@@ -15,16 +27,20 @@ export function registerCatalogCommand(program: Command): void {
     .command("catalog")
     .description(
       "write the AsyncAPI 3.0 document (asyncapi.json) and the HTML event catalog (index.html: " +
-        "events, services, flow graph) of the contracts in proto/",
+        "events, services, flow graph) of the contracts",
     )
     .option("--out <dir>", "output directory", DEFAULT_CATALOG_DIR)
-    .option("--root <dir>", "the directory with buf.yaml", ".")
     .option("--title <title>", "title of the document and the page")
-    .action(async (options: { out: string; root: string; title?: string }) => {
+    .option("--version <version>", "version of the contracts (default: package.json's)")
+    .action(async (options: { out: string; title?: string; version?: string }) => {
+      const config = loadConfig();
+      contractsDir(config);
+      await checkModule(config);
+      const { writeCatalog } = await import("@protoevents/codegen");
       const written = await writeCatalog({
-        root: options.root,
+        root: config.root,
         outDir: options.out,
-        version,
+        version: options.version ?? contractVersion(config.root),
         ...(options.title === undefined ? {} : { title: options.title }),
       });
       const { catalog } = written;

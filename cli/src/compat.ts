@@ -4,54 +4,47 @@
  * every release, `sync` keeps the service implementations in step with the
  * consumer rpcs (`generate` runs it too).
  */
-import { readFile, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { SyncReport } from "@protoevents/codegen";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { bufBuild, pathPrefixOf, readModulePath } from "../../codegen/src/compat/buf.js";
-import {
-  checkContracts,
-  formatGateFinding,
-  gateFindingJson,
-  summarizeCheck,
-} from "../../codegen/src/compat/check.js";
-import { snapshotContracts } from "../../codegen/src/compat/contract-snapshot.js";
-import { readImage } from "../../codegen/src/compat/image.js";
-import { createRelease, RELEASES_DIR } from "../../codegen/src/release/releases.js";
-import {
-  formatSyncReport,
-  handlerSpecs,
-  type SyncReport,
-  syncServices,
-} from "../../codegen/src/sync/sync-services.js";
+import { type Config, contractsDir, handlerDirs, loadConfig } from "./config.js";
+import { checkModule } from "./generate.js";
 
 /** Options of {@link runSync}. */
 export interface RunSyncOptions {
-  /** The repository root (buf.yaml, the module, `runtime/`). */
-  readonly dir: string;
-  /** The service implementations, relative to `dir`. @default "services" */
-  readonly services?: string;
+  /** Directories of the handler implementations. @default the configured `handlers` */
+  readonly handlers?: readonly string[];
   /** Report what would change without writing. */
   readonly dryRun?: boolean;
 }
 
 /**
  * `protoevents sync`: read the contracts with buf and add a stub for every
- * consumer rpc an implementation in `services/` lacks. Prints what it did.
+ * consumer rpc an implementation in the handler directories lacks. Prints
+ * what it did.
  */
-export async function runSync(options: RunSyncOptions): Promise<SyncReport> {
-  const dir = resolve(options.dir);
+export async function runSync(config: Config, options: RunSyncOptions = {}): Promise<SyncReport> {
+  contractsDir(config);
+  await checkModule(config);
+  const {
+    bufBuild,
+    formatSyncReport,
+    handlerSpecs,
+    pathPrefixOf,
+    readImage,
+    readModulePath,
+    snapshotContracts,
+    syncServices,
+  } = await import("@protoevents/codegen");
+  const dir = config.root;
   const modulePath = await readModulePath(dir);
   const image = readImage(await bufBuild({ dir }, modulePath), `the image of ${modulePath}`);
   const snapshot = snapshotContracts(image.files, pathPrefixOf(modulePath));
-  const runtimeIndex = join(dir, "runtime", "src", "index.js");
-  const hasRuntime = await stat(join(dir, "runtime", "src", "index.ts")).then(
-    () => true,
-    () => false,
-  );
   const report = await syncServices({
-    servicesDir: join(dir, options.services ?? "services"),
+    servicesDir: options.handlers ?? handlerDirs(config),
+    exclude: [join(dir, config.generated), join(dir, "node_modules")],
     specs: handlerSpecs(snapshot),
-    runtimeModule: hasRuntime ? runtimeIndex : "protoevents/runtime",
     dryRun: options.dryRun === true,
     cwd: dir,
   });
@@ -88,24 +81,29 @@ export function registerCompatCommands(
   program
     .command("release")
     .description(
-      "record today's contracts as a release under releases/<version>/: the buf image, release.json and golden payloads of every event",
+      "record today's contracts as a release under <releases>/<version>/: the buf image, release.json and golden payloads of every event",
     )
     .option("--version <x.y.z>", "the release's version (default: package.json's version)")
     .option("--date <yyyy-mm-dd>", "the release's date (default: today, UTC)")
     .action(async (options: { version?: string; date?: string }) => {
-      const dir = process.cwd();
+      const config = loadConfig();
+      contractsDir(config);
+      await checkModule(config);
+      const dir = config.root;
       const version = options.version ?? (await packageVersion(dir)) ?? "0.1.0";
+      const { createRelease } = await import("@protoevents/codegen");
       const { manifest, dir: target } = await createRelease({
         dir,
         version,
+        releasesDir: config.releases,
         ...(options.date === undefined ? {} : { date: options.date }),
       });
       const subscriptions = manifest.applications.reduce((n, a) => n + a.subscriptions.length, 0);
       process.stdout.write(
-        `recorded release ${manifest.version} (${manifest.date}) in ${RELEASES_DIR}/${manifest.version}: ` +
+        `recorded release ${manifest.version} (${manifest.date}) in ${config.releases}/${manifest.version}: ` +
           `${manifest.events.length} events, ${subscriptions} subscriptions, ${manifest.events.length * 2} golden payloads, ` +
           `image sha256 ${manifest.imageSha256.slice(0, 12)}…\n` +
-          `commit ${target.slice(dir.length + 1)}/; from now on \`npm run check\` keeps the contracts compatible with it\n`,
+          `commit ${target.slice(dir.length + 1)}/; from now on \`protoevents check\` keeps the contracts compatible with it\n`,
       );
     });
 
@@ -120,7 +118,13 @@ export function registerCompatCommands(
         .default("text"),
     )
     .action(async (options: { format: "text" | "json" }) => {
-      const report = await checkContracts({ dir: process.cwd() });
+      const config = loadConfig();
+      contractsDir(config);
+      await checkModule(config);
+      const { checkContracts, formatGateFinding, gateFindingJson, summarizeCheck } = await import(
+        "@protoevents/codegen"
+      );
+      const report = await checkContracts({ dir: config.root, releasesDir: config.releases });
       if (options.format === "json") {
         process.stdout.write(`${JSON.stringify(report.findings.map(gateFindingJson), null, 2)}\n`);
       } else if (report.findings.length > 0) {
@@ -135,14 +139,17 @@ export function registerCompatCommands(
   program
     .command("sync")
     .description(
-      "add a typed stub for every consumer rpc a service implementation in services/ lacks, and report handlers whose rpc is gone (never deletes code)",
+      "add a typed stub for every consumer rpc a handler implementation lacks, and report handlers whose rpc is gone (never deletes code)",
     )
-    .option("--services <dir>", "directory of the service implementations", "services")
+    .option(
+      "--handlers <dir...>",
+      'directories of the handler implementations (default: "handlers" in protoevents.json)',
+    )
     .option("--dry-run", "report what would change without writing")
-    .action(async (options: { services: string; dryRun?: boolean }) => {
-      await runSync({
-        dir: process.cwd(),
-        services: options.services,
+    .action(async (options: { handlers?: string[]; dryRun?: boolean }) => {
+      const config = loadConfig();
+      await runSync(config, {
+        ...(options.handlers === undefined ? {} : { handlers: options.handlers }),
         dryRun: options.dryRun === true,
       });
     });

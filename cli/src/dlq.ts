@@ -3,32 +3,28 @@
  * contracts, read without consuming, decoded as their proto types with `pii`
  * redacted, and replayed to the one subscription that failed.
  */
+
+import type { PubSub } from "@google-cloud/pubsub";
+import type {
+  ContractRegistry,
+  DeadLetterSummary,
+  DeadLetterView,
+  ReplayOutcome,
+} from "@protoevents/runtime";
+import { DEFAULT_DEAD_LETTER_LIMIT } from "@protoevents/runtime/defaults";
+import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import type { ContractRegistry } from "../../runtime/src/contract.js";
-import {
-  DEFAULT_DEAD_LETTER_LIMIT,
-  type DeadLetterSummary,
-  type DeadLetterView,
-  listDeadLetters,
-  type ReplayOutcome,
-  replayDeadLetters,
-  showDeadLetters,
-} from "../../runtime/src/dead-letters.js";
-import { Code, ProtoeventsError } from "../../runtime/src/errors.js";
-import { createPubSub } from "../../runtime/src/pubsub-client.js";
 
 /** What the dlq commands need from the CLI that registers them. */
 export interface DlqCommandDeps {
-  /** Loads the generated contract registry. */
-  readonly loadRegistry: (path: string) => Promise<ContractRegistry>;
-  /** The registry module read when `--registry` is not given. */
-  readonly defaultRegistry: string;
+  /** Loads the generated contract registry: `--registry`, else the configured one. */
+  readonly loadRegistry: (path: string | undefined) => Promise<ContractRegistry>;
 }
 
 interface CommonOptions {
   readonly project?: string;
   readonly emulatorHost?: string;
-  readonly registry: string;
+  readonly registry?: string;
   readonly subscription?: string[];
   readonly limit: number;
   readonly json?: boolean;
@@ -56,25 +52,29 @@ function write(text: string): void {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 }
 
+/** The runtime, loaded when a command runs rather than when the CLI starts. */
+type Runtime = typeof import("@protoevents/runtime");
+
 /** Run `work` on a Pub/Sub client for the command's project and close it afterwards. */
 async function withPubSub<T>(
   options: CommonOptions,
   deps: DlqCommandDeps,
-  work: (pubsub: ReturnType<typeof createPubSub>, registry: ContractRegistry) => Promise<T>,
+  work: (pubsub: PubSub, registry: ContractRegistry, runtime: Runtime) => Promise<T>,
 ): Promise<T> {
   const registry = await deps.loadRegistry(options.registry);
-  const pubsub = createPubSub({
+  const runtime = await import("@protoevents/runtime");
+  const pubsub = runtime.createPubSub({
     ...(options.project === undefined ? {} : { projectId: options.project }),
     ...(options.emulatorHost === undefined ? {} : { emulatorHost: options.emulatorHost }),
   });
   try {
-    return await work(pubsub, registry);
+    return await work(pubsub, registry, runtime);
   } finally {
     await pubsub.close();
   }
 }
 
-function common(command: Command, deps: DlqCommandDeps): Command {
+function common(command: Command): Command {
   return command
     .addOption(new Option("--project <id>", "Google Cloud project id").env("PUBSUB_PROJECT_ID"))
     .addOption(
@@ -82,7 +82,10 @@ function common(command: Command, deps: DlqCommandDeps): Command {
         "PUBSUB_EMULATOR_HOST",
       ),
     )
-    .option("--registry <file>", "contract registry module", deps.defaultRegistry)
+    .option(
+      "--registry <file>",
+      "contract registry module (default: the one in the generated directory)",
+    )
     .option(
       "--subscription <name...>",
       "only these subscriptions (or their .dead-letter subscriptions); default: every one",
@@ -212,9 +215,8 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
     dlq
       .command("list")
       .description("per subscription: how many dead letters, the oldest, grouped by reason"),
-    deps,
   ).action(async (options: CommonOptions) => {
-    const summaries = await withPubSub(options, deps, (pubsub, registry) =>
+    const summaries = await withPubSub(options, deps, (pubsub, registry, { listDeadLetters }) =>
       listDeadLetters(pubsub, registry, {
         subscriptions: options.subscription,
         limit: options.limit,
@@ -231,10 +233,9 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
           "the dead letters decoded as their proto types, with envelope and reason; pii fields redacted; " +
             "undecodable ones as bytes (hex, base64) with their attributes",
         ),
-      deps,
     ),
   ).action(async (options: SelectOptions) => {
-    const views = await withPubSub(options, deps, (pubsub, registry) =>
+    const views = await withPubSub(options, deps, (pubsub, registry, { showDeadLetters }) =>
       showDeadLetters(pubsub, registry, {
         subscriptions: options.subscription,
         limit: options.limit,
@@ -260,7 +261,6 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
             "protoevents-replay-for; other subscriptions ack it unprocessed), keeping ce-id so inboxes " +
             "deduplicate; each is acked in the dead-letter subscription only after the republish is confirmed",
         ),
-      deps,
     ),
   )
     .option("--all", "replay every dead letter read (of the --subscription ones, if given)")
@@ -272,7 +272,7 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
           "say which dead letters to replay: --all, --reason <reason> or --event-id <id...>",
         );
       }
-      const report = await withPubSub(options, deps, (pubsub, registry) =>
+      const report = await withPubSub(options, deps, (pubsub, registry, { replayDeadLetters }) =>
         replayDeadLetters(pubsub, registry, {
           subscriptions: options.subscription,
           limit: options.limit,

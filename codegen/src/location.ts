@@ -1,5 +1,6 @@
-import type { DescField, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { DescField, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { getComments } from "@bufbuild/protoplugin";
+import { fileOf, type OptionName, optionNumber } from "./options.js";
 
 /** A position in a .proto file, 1-based like editors and compilers print it. */
 export interface SourceLocation {
@@ -21,18 +22,6 @@ const OPTIONS_FIELD: Record<Located["kind"], number> = {
 /** MethodDescriptorProto.input_type and output_type. */
 export const METHOD_INPUT_TYPE = 2;
 export const METHOD_OUTPUT_TYPE = 3;
-
-function fileOf(desc: Located): DescFile {
-  switch (desc.kind) {
-    case "message":
-    case "service":
-      return desc.file;
-    case "field":
-      return desc.parent.file;
-    case "rpc":
-      return desc.parent.file;
-  }
-}
 
 /**
  * Where an element, or a part of it, is declared. `subPath` continues the
@@ -67,10 +56,10 @@ export function locate(
 /** The source sub-path of an option of an element: `[options, extension, ...fields]`. */
 export function optionPath(
   desc: Located,
-  extensionNumber: number,
+  option: OptionName,
   ...fields: number[]
 ): readonly number[] {
-  return [OPTIONS_FIELD[desc.kind], extensionNumber, ...fields];
+  return [OPTIONS_FIELD[desc.kind], optionNumber(desc, option), ...fields];
 }
 
 /** `file:line:column`. */

@@ -14,7 +14,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { DescriptorProtoSchema, FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
-import { Code, ProtoeventsError } from "../../runtime/src/errors.js";
+import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { PayloadEncoding } from "./gen/protoevents/v1/options_pb.js";
 import {
   formatLocation,
@@ -31,7 +31,6 @@ import {
   getFieldRules,
   getSubscriptionOptions,
   hasSubscriptionOptions,
-  OptionNumber,
 } from "./options.js";
 
 /** One reason a contract cannot work. */
@@ -265,7 +264,7 @@ export function buildModel(
       }
       const mine = checked.has(file.name);
       const optionAt = (...fields: number[]) =>
-        at(message, optionPath(message, OptionNumber.event, ...fields));
+        at(message, optionPath(message, "event", ...fields));
       const keyField = (
         name: string,
         what: "ordering_key" | "subject",
@@ -347,7 +346,7 @@ export function buildModel(
           fix: `give one of them a distinct type in its (protoevents.v1.event) option, or its own topic`,
           location: at(
             model.desc,
-            optionPath(model.desc, OptionNumber.event, model.type === model.desc.typeName ? 1 : 5),
+            optionPath(model.desc, "event", model.type === model.desc.typeName ? 1 : 5),
           ),
         });
       }
@@ -367,14 +366,14 @@ export function buildModel(
               rule: "subscription-without-application",
               message: `rpc ${service.typeName}.${method.name} sets (protoevents.v1.subscription), but service ${service.name} is not an application`,
               fix: `add option (protoevents.v1.application) = { name: "..." } to service ${service.name}, or remove the subscription option`,
-              location: at(method, optionPath(method, OptionNumber.subscription)),
+              location: at(method, optionPath(method, "subscription")),
             });
           }
         }
         continue;
       }
       const appAt = (...fields: number[]) =>
-        at(service, optionPath(service, OptionNumber.application, ...fields));
+        at(service, optionPath(service, "application", ...fields));
       if (!APPLICATION_NAME.test(options.name)) {
         findings.push({
           rule: "application-name-invalid",
@@ -446,7 +445,7 @@ export function buildModel(
         }
         const sub = getSubscriptionOptions(method);
         const subAt = (...fields: number[]) =>
-          at(method, optionPath(method, OptionNumber.subscription, ...fields));
+          at(method, optionPath(method, "subscription", ...fields));
         const maxDeliveryAttempts =
           sub.maxDeliveryAttempts ?? SubscriptionDefaults.maxDeliveryAttempts;
         if (maxDeliveryAttempts < 5 || maxDeliveryAttempts > 100) {
@@ -604,7 +603,7 @@ function checkRules(
 ): void {
   const where = `field ${field.parent.typeName}.${field.name}`;
   const ruleAt = (name: keyof typeof RuleField) =>
-    locate(field, optionPath(field, OptionNumber.rules, RuleField[name]), pathPrefix);
+    locate(field, optionPath(field, "rules", RuleField[name]), pathPrefix);
   const mismatch = (name: keyof typeof RuleField, applies: string) =>
     findings.push({
       rule: "rule-type-mismatch",

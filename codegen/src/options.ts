@@ -1,9 +1,17 @@
 /**
  * The only module that reads protoevents' custom options. Everything else
  * asks these predicates and never touches the raw option messages.
+ *
+ * The extensions are looked up in the contracts' own copy of
+ * `protoevents/v1/options.proto` (by name), so a repository that moved them to
+ * other numbers (`extensionNumbers` in protoevents.json) is read correctly;
+ * the compiled-in ones (51800–51803) serve when the numbers match or the file
+ * imports no copy at all.
  */
 import {
+  type DescExtension,
   type DescField,
+  type DescFile,
   type DescMessage,
   type DescMethod,
   type DescService,
@@ -23,40 +31,115 @@ import {
 
 export type { ApplicationOptions, EventOptions, FieldRules, SubscriptionOptions };
 
+/** The four extensions, as one set of contracts numbers them. */
+interface OptionExtensions {
+  readonly event: typeof event;
+  readonly application: typeof application;
+  readonly subscription: typeof subscription;
+  readonly rules: typeof rules;
+}
+
+const COMPILED: OptionExtensions = { event, application, subscription, rules };
+const NAMES = ["event", "application", "subscription", "rules"] as const;
+
+/** One of protoevents' four options. */
+export type OptionName = (typeof NAMES)[number];
+const byFile = new WeakMap<DescFile, OptionExtensions>();
+
+/** Every extension of `protoevents.v1` in the file or the files it imports, by short name. */
+function findExtensions(file: DescFile): Map<string, DescExtension> {
+  const found = new Map<string, DescExtension>();
+  const seen = new Set<DescFile>();
+  const queue = [file];
+  while (queue.length > 0) {
+    const next = queue.pop() as DescFile;
+    if (seen.has(next)) {
+      continue;
+    }
+    seen.add(next);
+    if (next.proto.package === "protoevents.v1") {
+      for (const ext of next.extensions) {
+        found.set(ext.name, ext);
+      }
+    }
+    queue.push(...next.dependencies);
+  }
+  return found;
+}
+
+function extensionsOf(file: DescFile): OptionExtensions {
+  let known = byFile.get(file);
+  if (known === undefined) {
+    const found = findExtensions(file);
+    const renumbered = NAMES.some((name) => {
+      const ext = found.get(name);
+      return ext !== undefined && ext.number !== COMPILED[name].number;
+    });
+    known = renumbered
+      ? // The copy's extensions have the compiled messages' fields, only other
+        // numbers: the values they read have the same shape.
+        {
+          event: (found.get("event") ?? event) as typeof event,
+          application: (found.get("application") ?? application) as typeof application,
+          subscription: (found.get("subscription") ?? subscription) as typeof subscription,
+          rules: (found.get("rules") ?? rules) as typeof rules,
+        }
+      : COMPILED;
+    byFile.set(file, known);
+  }
+  return known;
+}
+
+/** An element that carries one of our options. */
+type Element = DescMessage | DescService | DescMethod | DescField;
+
+/** The file that declares an element. */
+export function fileOf(desc: Element): DescFile {
+  switch (desc.kind) {
+    case "message":
+    case "service":
+      return desc.file;
+    case "rpc":
+      return desc.parent.file;
+    case "field":
+      return desc.parent.file;
+  }
+}
+
 /** Whether the message is an event (has the `(protoevents.v1.event)` option). */
 export function isEvent(message: DescMessage): boolean {
-  return hasOption(message, event);
+  return hasOption(message, extensionsOf(message.file).event);
 }
 
 /** The event option of a message, or undefined when it is not an event. */
 export function getEventOptions(message: DescMessage): EventOptions | undefined {
-  return hasOption(message, event) ? getOption(message, event) : undefined;
+  const ext = extensionsOf(message.file).event;
+  return hasOption(message, ext) ? getOption(message, ext) : undefined;
 }
 
 /** The application option of a service, or undefined when it is not an application. */
 export function getApplicationOptions(service: DescService): ApplicationOptions | undefined {
-  return hasOption(service, application) ? getOption(service, application) : undefined;
+  const ext = extensionsOf(service.file).application;
+  return hasOption(service, ext) ? getOption(service, ext) : undefined;
 }
 
 /** Whether the rpc sets the subscription option. */
 export function hasSubscriptionOptions(method: DescMethod): boolean {
-  return hasOption(method, subscription);
+  return hasOption(method, extensionsOf(method.parent.file).subscription);
 }
 
 /** The subscription option of an rpc; all defaults when it is not set. */
 export function getSubscriptionOptions(method: DescMethod): SubscriptionOptions {
-  return getOption(method, subscription);
+  return getOption(method, extensionsOf(method.parent.file).subscription);
 }
 
 /** The field rules of a field, or undefined when it has none. */
 export function getFieldRules(field: DescField): FieldRules | undefined {
-  return hasOption(field, rules) ? getOption(field, rules) : undefined;
+  const ext = extensionsOf(field.parent.file).rules;
+  return hasOption(field, ext) ? getOption(field, ext) : undefined;
 }
 
-/** Extension field numbers, for locating an option in the source. */
-export const OptionNumber = {
-  event: event.number,
-  application: application.number,
-  subscription: subscription.number,
-  rules: rules.number,
-} as const;
+/** The field number of an option's extension where `desc` is declared, for locating it in the source. */
+export function optionNumber(desc: Element, option: OptionName): number {
+  return extensionsOf(fileOf(desc))[option].number;
+}

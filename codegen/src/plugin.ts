@@ -1,16 +1,17 @@
 import { createRequire } from "node:module";
 import { createEcmaScriptPlugin, type Plugin, type Schema } from "@bufbuild/protoplugin";
 import { analyse, FileEmitter, peFileName } from "./emit.js";
-import { emitRegistry, REGISTRY_FILE, registryHeader } from "./emit-registry.js";
+import { emitRegistry, registryHeader } from "./emit-registry.js";
+import { REGISTRY_FILE } from "./layout.js";
 import { buildModel } from "./model.js";
 
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+const { version } = createRequire(import.meta.url)("../package.json") as { version: string };
 
 /** Parameters of protoc-gen-protoevents, besides protoplugin's own (target, import_extension, …). */
 export interface PluginOptions {
   /**
    * Module specifier the generated code imports the runtime from.
-   * @default "protoevents/runtime"
+   * @default "@protoevents/runtime"
    */
   readonly runtime: string;
   /**
@@ -22,13 +23,13 @@ export interface PluginOptions {
 }
 
 function parseOptions(raw: Array<{ key: string; value: string }>): PluginOptions {
-  let runtime = "protoevents/runtime";
+  let runtime = "@protoevents/runtime";
   let pathPrefix = "";
   for (const { key, value } of raw) {
     switch (key) {
       case "runtime":
         if (value === "" || /\s/.test(value)) {
-          throw new Error("must be a module specifier, e.g. runtime=protoevents/runtime");
+          throw new Error("must be a module specifier, e.g. runtime=@protoevents/runtime");
         }
         runtime = value;
         break;
@@ -62,7 +63,7 @@ function generateTs(schema: Schema<PluginOptions>): void {
 /**
  * protoc-gen-protoevents: typed producers, typed consumers, validators and a
  * contract registry for events declared with protoevents' custom options.
- * Run it with {@link runNodeJs} (see `codegen/bin`), or call `run()` on a
+ * Run it with `runNodeJs` (see `bin/protoc-gen-protoevents`), or call `run()` on a
  * CodeGeneratorRequest in tests.
  */
 const plugin = createEcmaScriptPlugin<PluginOptions>({

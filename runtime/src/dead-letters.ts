@@ -17,6 +17,7 @@ import type {
   EventContract,
   SubscriptionContract,
 } from "./contract.js";
+import { DEFAULT_DEAD_LETTER_LIMIT } from "./default-options.js";
 import { decodeEvent, type EventJsonView, toJsonView } from "./envelope.js";
 import {
   Code,
@@ -36,9 +37,6 @@ export const UNKNOWN_REASON = "unknown";
 const PUBSUB_DEAD_LETTER_PREFIX = "CloudPubSubDeadLetterSource";
 /** Prefix of the attributes the consumer adds when it dead-letters a message itself. */
 const PROTOEVENTS_DEAD_LETTER_PREFIX = "protoevents-dead-letter-";
-
-/** Dead letters read per subscription unless told otherwise. */
-export const DEFAULT_DEAD_LETTER_LIMIT = 1000;
 
 /** Pub/Sub returns at most 1,000 messages per pull. */
 const MAX_PULL = 1000;

@@ -53,3 +53,6 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 30_000;
 
 /** Pub/Sub attribute values are limited to 1024 bytes; longer failure details are cut. */
 export const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
+
+/** Dead letters read per subscription unless told otherwise. */
+export const DEFAULT_DEAD_LETTER_LIMIT = 1000;

@@ -27,6 +27,10 @@ export enum Code {
   ProvisioningConflict = "provisioning_conflict",
   /** The Pub/Sub emulator is not installed where we looked. */
   EmulatorNotFound = "emulator_not_found",
+  /** The buf CLI (the `@bufbuild/buf` package) is not installed or cannot run. */
+  BufNotFound = "buf_not_found",
+  /** A protoevents configuration file (protoevents.json) is invalid or names a missing directory. */
+  InvalidConfig = "invalid_config",
   /** The Pub/Sub emulator did not start or did not answer. */
   EmulatorFailed = "emulator_failed",
   /** The consumer or publisher was closed. */

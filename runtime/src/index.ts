@@ -19,7 +19,6 @@ export {
 } from "./consumer.js";
 // Operating dead letters
 export {
-  DEFAULT_DEAD_LETTER_LIMIT,
   type DeadLetter,
   type DeadLetterGroup,
   type DeadLetterQuery,
@@ -43,6 +42,7 @@ export {
   viewDeadLetter,
 } from "./dead-letters.js";
 export * as defaults from "./default-options.js";
+export { DEFAULT_DEAD_LETTER_LIMIT } from "./default-options.js";
 export {
   EMULATOR_COMMAND_ENV,
   type Emulator,

@@ -4,11 +4,11 @@
  * Nothing here touches the store, the network or the clock.
  */
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { Code, ProtoeventsError, reasonToString } from "@protoevents/runtime";
 import {
   type UpsertProductRequest,
   UpsertProductRequestSchema,
 } from "../../generated/checkout/v1/catalog_api_pb.js";
-import { Code, ProtoeventsError, reasonToString } from "../../runtime/src/errors.js";
 
 /** Longest product id: ProductUpdated's `product_id` rule. */
 export const MAX_PRODUCT_ID_LENGTH = 64;

@@ -13,12 +13,11 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code as ConnectCode, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger, Store } from "@protoevents/runtime";
+import { Code, ProtoeventsError } from "@protoevents/runtime";
 import type { Kysely } from "kysely";
 import { catalogServiceOutbox } from "../../generated/checkout/v1/applications_pe.js";
 import { type ProductSchema, ProductService } from "../../generated/checkout/v1/catalog_api_pb.js";
-import { Code, ProtoeventsError } from "../../runtime/src/errors.js";
-import type { Logger } from "../../runtime/src/logger.js";
-import type { Store } from "../../runtime/src/store/store.js";
 import type { Closable, ServiceDefinition } from "../lib/run-service.js";
 import { type ProductFields, parseSeed, sameProduct, validateUpsertRequest } from "./products.js";
 

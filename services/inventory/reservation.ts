@@ -3,7 +3,7 @@
  * asks for per product, whether the stock covers all of it, and how a
  * shortage is reported in InventoryReservationFailed.
  */
-import { Code, ProtoeventsError } from "../../runtime/src/index.js";
+import { Code, ProtoeventsError } from "@protoevents/runtime";
 
 /** Largest `quantity` / `requested_quantity` the contracts accept (`max: 1000`). */
 export const MAX_LINE_QUANTITY = 1000;

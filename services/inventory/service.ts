@@ -16,12 +16,6 @@
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { type Kysely, type Selectable, sql } from "kysely";
-import {
-  type InventoryServiceContext,
-  type InventoryServiceHandlers,
-  subscribeInventoryService,
-} from "../../generated/checkout/v1/applications_pe.js";
 import {
   Code,
   type Migration,
@@ -31,7 +25,13 @@ import {
   type Store,
   type StoreDialect,
   type StoreTransaction,
-} from "../../runtime/src/index.js";
+} from "@protoevents/runtime";
+import { type Kysely, type Selectable, sql } from "kysely";
+import {
+  type InventoryServiceContext,
+  type InventoryServiceHandlers,
+  subscribeInventoryService,
+} from "../../generated/checkout/v1/applications_pe.js";
 import { orderScopedId } from "../lib/order-scoped-id.js";
 import type { ServiceDefinition } from "../lib/run-service.js";
 import {

@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ConnectRouter } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Code, ProtoeventsError } from "../../runtime/src/index.js";
+import { Code, ProtoeventsError } from "@protoevents/runtime";
 import type { Closable } from "./run-service.js";
 
 /**

@@ -29,8 +29,8 @@
  */
 import { createHash } from "node:crypto";
 import { appendFileSync } from "node:fs";
-import { Code, ProtoeventsError } from "../../runtime/src/errors.js";
-import type { Store, StoreTransaction } from "../../runtime/src/store/store.js";
+import type { Store, StoreTransaction } from "@protoevents/runtime";
+import { Code, ProtoeventsError } from "@protoevents/runtime";
 
 /** Environment variable turning fault injection on: the failure probability per delivery. */
 export const FAULT_RATE_ENV = "PROTOEVENTS_FAULT_RATE";

@@ -9,14 +9,20 @@
  * (`fault-injection.ts`); unset, nothing changes.
  */
 import type { PubSub } from "@google-cloud/pubsub";
+import type { Logger, Store } from "@protoevents/runtime";
+import {
+  Code,
+  createPubSub,
+  createStore,
+  type Migration,
+  type OutboxRelay,
+  ProtoeventsError,
+  type Pruning,
+  startOutboxRelay,
+  startPruning,
+  storeConfigFromEnv,
+} from "@protoevents/runtime";
 import { pino } from "pino";
-import { Code, ProtoeventsError } from "../../runtime/src/errors.js";
-import type { Logger } from "../../runtime/src/logger.js";
-import { type OutboxRelay, startOutboxRelay } from "../../runtime/src/outbox.js";
-import { createPubSub } from "../../runtime/src/pubsub-client.js";
-import { type Pruning, startPruning } from "../../runtime/src/retention.js";
-import { createStore, type Migration, storeConfigFromEnv } from "../../runtime/src/store/index.js";
-import type { Store } from "../../runtime/src/store/store.js";
 import { FAULT_RATE_ENV, faultConfigFromEnv, withInjectedFaults } from "./fault-injection.js";
 
 /** Something a service started and must stop on shutdown (a consumer, a server). */

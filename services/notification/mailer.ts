@@ -6,8 +6,8 @@
  */
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Code, PermanentError, ProtoeventsError } from "@protoevents/runtime";
 import nodemailer from "nodemailer";
-import { Code, PermanentError, ProtoeventsError } from "../../runtime/src/errors.js";
 
 /** `From` when `MAIL_FROM` is not set. */
 export const DEFAULT_MAIL_FROM = '"Checkout" <orders@checkout.example>';

@@ -5,14 +5,13 @@
  * subscriptions keep the events and the e-mails go out when it returns.
  */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { HandlerContext, Logger } from "@protoevents/runtime";
 import type { Kysely } from "kysely";
 import {
   type NotificationServiceContext,
   type NotificationServiceHandlers,
   subscribeNotificationService,
 } from "../../generated/checkout/v1/applications_pe.js";
-import type { HandlerContext } from "../../runtime/src/consumer.js";
-import type { Logger } from "../../runtime/src/logger.js";
 import type { ServiceDefinition } from "../lib/run-service.js";
 import {
   cancellationEmail,

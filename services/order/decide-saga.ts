@@ -5,6 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { codePointLength } from "@protoevents/runtime";
 import { CancellationReason } from "../../generated/checkout/v1/common_pb.js";
 import type { InventoryReservationFailed } from "../../generated/checkout/v1/inventory_events_pb.js";
 import { OrderStatus, StepStatus } from "../../generated/checkout/v1/order_api_pb.js";
@@ -18,7 +19,6 @@ import {
   PaymentDeclineCode,
   type PaymentFailed,
 } from "../../generated/checkout/v1/payment_events_pb.js";
-import { codePointLength } from "../../runtime/src/index.js";
 import {
   foldOrderState,
   type OrderAggregate,

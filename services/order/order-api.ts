@@ -6,6 +6,14 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code as ConnectCode, ConnectError, type ServiceImpl } from "@connectrpc/connect";
+import {
+  Code,
+  isProtoeventsError,
+  type Logger,
+  ProtoeventsError,
+  type Store,
+  uuidv7,
+} from "@protoevents/runtime";
 import { orderSagaServiceOutbox } from "../../generated/checkout/v1/applications_pe.js";
 import { MoneySchema } from "../../generated/checkout/v1/common_pb.js";
 import {
@@ -17,14 +25,6 @@ import {
   PlaceOrderResponseSchema,
 } from "../../generated/checkout/v1/order_api_pb.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
-import {
-  Code,
-  isProtoeventsError,
-  type Logger,
-  ProtoeventsError,
-  type Store,
-  uuidv7,
-} from "../../runtime/src/index.js";
 import { foldOrder, type OrderLogEntry } from "./fold-order.js";
 import { appendOrderLog, loadOrderLog, toHistoryEntry } from "./order-log.js";
 import { type CatalogProduct, priceOrder, productIdsOf } from "./price-order.js";

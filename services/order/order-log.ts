@@ -4,6 +4,7 @@
  */
 import { create, type DescMessage, fromJsonString, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Code, ProtoeventsError, redactedJson } from "@protoevents/runtime";
 import {
   InventoryReleasedSchema,
   InventoryReservationFailedSchema,
@@ -47,7 +48,6 @@ import {
   PaymentProcessedEvent,
   PaymentRefundedEvent,
 } from "../../generated/checkout/v1/payment_events_pe.js";
-import { Code, ProtoeventsError, redactedJson } from "../../runtime/src/index.js";
 import type { OrderLogEntry, OrderLogEvent } from "./fold-order.js";
 import type { OrderDb } from "./tables.js";
 

@@ -3,6 +3,7 @@
  * Pure: the catalog view is passed in as the products the request names.
  */
 import { create } from "@bufbuild/protobuf";
+import { codePointLength, type FieldViolation } from "@protoevents/runtime";
 import {
   type LineItem,
   LineItemSchema,
@@ -11,7 +12,6 @@ import {
 } from "../../generated/checkout/v1/common_pb.js";
 import type { PlaceOrderRequest } from "../../generated/checkout/v1/order_api_pb.js";
 import { validatePlaceOrderRequest } from "../../generated/checkout/v1/order_api_pe.js";
-import { codePointLength, type FieldViolation } from "../../runtime/src/index.js";
 
 /** Lines per order, as OrderPlaced's `items` allows. */
 export const MAX_LINES = 100;

@@ -14,6 +14,7 @@
  * is higher than the view's, in one conditional upsert.
  */
 import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { type HandlerContext, PermanentError, type StoreDialect } from "@protoevents/runtime";
 import {
   type CatalogViewServiceContext,
   type CatalogViewServiceHandlers,
@@ -24,7 +25,6 @@ import {
 } from "../../generated/checkout/v1/applications_pe.js";
 import { CancellationReason } from "../../generated/checkout/v1/common_pb.js";
 import { OrderService, OrderStatus } from "../../generated/checkout/v1/order_api_pb.js";
-import { type HandlerContext, PermanentError, type StoreDialect } from "../../runtime/src/index.js";
 import { portFromEnv, startConnectServer } from "../lib/connect-server.js";
 import type { ServiceDefinition } from "../lib/run-service.js";
 import { nextSequence, sagaStep } from "./decide-saga.js";

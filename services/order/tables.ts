@@ -3,8 +3,9 @@
  * SQLite and PostgreSQL: text, integer and bigint columns only, times as
  * Unix milliseconds, money as minor units (bigint) next to a currency code.
  */
+
+import type { ProtoeventsTables } from "@protoevents/runtime";
 import type { Kysely, Migration } from "kysely";
-import type { ProtoeventsTables } from "../../runtime/src/index.js";
 
 /**
  * One row per order: the row the saga locks before it reads and extends the

@@ -2,8 +2,9 @@
  * The payment gateway of the checkout demo: a deterministic fake, so that
  * anyone can make a demo order decline by choosing its card token or total.
  */
+
+import { Code, ProtoeventsError } from "@protoevents/runtime";
 import { PaymentDeclineCode } from "../../generated/checkout/v1/payment_events_pb.js";
-import { Code, ProtoeventsError } from "../../runtime/src/index.js";
 import { orderScopedId } from "../lib/order-scoped-id.js";
 
 /** Environment variable overriding the per-order limit, in minor units. */

@@ -13,6 +13,12 @@
  * acting.
  */
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import {
+  type Migration,
+  PermanentError,
+  type StoreDialect,
+  type StoreTransaction,
+} from "@protoevents/runtime";
 import type { Kysely, Selectable } from "kysely";
 import {
   type PaymentServiceContext,
@@ -20,12 +26,6 @@ import {
   subscribePaymentService,
 } from "../../generated/checkout/v1/applications_pe.js";
 import { PaymentDeclineCode } from "../../generated/checkout/v1/payment_events_pb.js";
-import {
-  type Migration,
-  PermanentError,
-  type StoreDialect,
-  type StoreTransaction,
-} from "../../runtime/src/index.js";
 import { orderScopedId } from "../lib/order-scoped-id.js";
 import type { ServiceDefinition } from "../lib/run-service.js";
 import { decideCharge, paymentLimitFromEnv } from "./gateway.js";

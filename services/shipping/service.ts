@@ -10,6 +10,7 @@
  */
 import { toJson, toJsonString } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import type { Migration } from "@protoevents/runtime";
 import type { Kysely } from "kysely";
 import {
   type ShippingServiceContext,
@@ -17,7 +18,6 @@ import {
   subscribeShippingService,
 } from "../../generated/checkout/v1/applications_pe.js";
 import { AddressSchema, LineItemSchema } from "../../generated/checkout/v1/common_pb.js";
-import type { Migration } from "../../runtime/src/index.js";
 import { orderScopedId } from "../lib/order-scoped-id.js";
 import type { ServiceDefinition } from "../lib/run-service.js";
 

@@ -106,7 +106,8 @@ function runPlugin(args: readonly string[], request: Uint8Array): Promise<number
 }
 
 const PROTOC_GEN_ES = ["node_modules/@bufbuild/protoc-gen-es/bin/protoc-gen-es"];
-const PROTOC_GEN_PROTOEVENTS = ["codegen/bin/protoc-gen-protoevents.js"];
+/** The built plugin, as users run it (`npm run bench` builds the packages first). */
+const PROTOC_GEN_PROTOEVENTS = ["codegen/bin/protoc-gen-protoevents"];
 
 /** The three codegen entries. */
 export async function benchCodegen(rounds: number): Promise<BenchResult[]> {
@@ -115,7 +116,7 @@ export async function benchCodegen(rounds: number): Promise<BenchResult[]> {
     const dir = await mkdtemp(join(tmpdir(), "protoevents-codegen-"));
     try {
       const request = await syntheticRequest(dir, events);
-      await runPlugin(PROTOC_GEN_PROTOEVENTS, request); // warm the disk cache and tsx's
+      await runPlugin(PROTOC_GEN_PROTOEVENTS, request); // warm the disk cache
       await runPlugin(PROTOC_GEN_ES, request);
       const ours: number[] = [];
       const theirs: number[] = [];

@@ -21,6 +21,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PubSub } from "@google-cloud/pubsub";
 import { startEmulator } from "../../runtime/src/emulator.js";
+import { TS_NODE_ARGS } from "../../services/lib/node-args.js";
 
 const SELF = fileURLToPath(import.meta.url);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -82,15 +83,7 @@ async function runCase(
   const subscriber = (hold: boolean): ChildProcess => {
     const child = spawn(
       process.execPath,
-      [
-        "--import",
-        "tsx",
-        SELF,
-        "--subscriber",
-        endpoint,
-        `${topicName}-sub`,
-        hold ? "hold" : "ack",
-      ],
+      [...TS_NODE_ARGS, SELF, "--subscriber", endpoint, `${topicName}-sub`, hold ? "hold" : "ack"],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     let rest = "";

@@ -4,8 +4,8 @@
  * reads only what was appended since the last one.
  */
 import { join } from "node:path";
-import { readFrom } from "../../cli/src/read-from.js";
 import { type FaultLogLine, parseFaultLog } from "../../services/lib/fault-injection.js";
+import { readFrom } from "../../services/supervisor/read-from.js";
 import type { DeliveryCounts } from "./report.js";
 import type { ServiceName } from "./schedule.js";
 

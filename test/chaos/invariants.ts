@@ -3,11 +3,16 @@
  * events seen on the topics and the dead-letter subscriptions — never from
  * logs. Pure: the run reads the sources, these functions judge them.
  */
-import { type DemoOrderKind, LIMITED_QUANTITY, LIMITED_SKU } from "../../cli/src/demo-orders.js";
+
 import { PaymentDeclineCode } from "../../generated/checkout/v1/payment_events_pb.js";
 import { orderScopedId } from "../../services/lib/order-scoped-id.js";
 import { mailFileName, type NoticeKind } from "../../services/notification/emails.js";
 import { decideCharge } from "../../services/payment/gateway.js";
+import {
+  type DemoOrderKind,
+  LIMITED_QUANTITY,
+  LIMITED_SKU,
+} from "../../services/supervisor/demo-orders.js";
 import type { ObservedEvents } from "./monitor.js";
 import type { PoisonKind } from "./schedule.js";
 import type { OrderLogRow, StoreSnapshot } from "./stores.js";

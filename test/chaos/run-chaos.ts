@@ -13,13 +13,6 @@ import { Code as ConnectCode, ConnectError, createClient } from "@connectrpc/con
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { PubSub } from "@google-cloud/pubsub";
 import pg from "pg";
-import {
-  type DemoOrderKind,
-  type DemoOrderRequest,
-  DemoOrders,
-  LIMITED_SKU,
-  seededRandom,
-} from "../../cli/src/demo-orders.js";
 import { ProductService } from "../../generated/checkout/v1/catalog_api_pb.js";
 import { OrderService } from "../../generated/checkout/v1/order_api_pb.js";
 import { registry } from "../../generated/protoevents_registry.js";
@@ -35,6 +28,13 @@ import {
   type FaultLogLine,
 } from "../../services/lib/fault-injection.js";
 import { DEFAULT_PAYMENT_LIMIT_MINOR } from "../../services/payment/gateway.js";
+import {
+  type DemoOrderKind,
+  type DemoOrderRequest,
+  DemoOrders,
+  LIMITED_SKU,
+  seededRandom,
+} from "../../services/supervisor/demo-orders.js";
 import { catalogViewReady } from "../helpers/checkout.js";
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import { FaultLogs } from "./fault-logs.js";

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { seededRandom } from "../../cli/src/demo-orders.js";
 import { registry } from "../../generated/protoevents_registry.js";
 import { decodeValidEvent } from "../../runtime/src/envelope.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
+import { seededRandom } from "../../services/supervisor/demo-orders.js";
 import { DEFAULT_OPTIONS, parseChaosArgs } from "./options.js";
 import { poisonMessage } from "./poison.js";
 import {

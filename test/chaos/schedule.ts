@@ -6,8 +6,8 @@
  * seed and the run's size, so the same seed plans the same faults.
  */
 import { createHash } from "node:crypto";
-import { seededRandom } from "../../cli/src/demo-orders.js";
 import type { ContractRegistry } from "../../runtime/src/contract.js";
+import { seededRandom } from "../../services/supervisor/demo-orders.js";
 import { SERVICES, type ServiceName } from "../helpers/checkout.js";
 import type { ChaosOptions } from "./options.js";
 

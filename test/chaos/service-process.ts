@@ -7,7 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { appendFileSync, closeSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { readFrom } from "../../cli/src/read-from.js";
+import { TS_NODE_ARGS } from "../../services/lib/node-args.js";
+import { readFrom } from "../../services/supervisor/read-from.js";
 import type { ServiceName } from "./schedule.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -115,7 +116,7 @@ export class ServiceProcess {
     try {
       child = spawn(
         process.execPath,
-        ["--import", "tsx", join(ROOT, "services", this.name, "main.ts")],
+        [...TS_NODE_ARGS, join(ROOT, "services", this.name, "main.ts")],
         {
           cwd: ROOT,
           env,

@@ -1,5 +1,6 @@
 import type { CodeGeneratorResponse } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
+import { optionsProto } from "../../codegen/src/layout.js";
 import { protocGenProtoevents } from "../../codegen/src/plugin.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
 import { compileRequest } from "../helpers/compile-proto.js";
@@ -477,5 +478,45 @@ service CartService {
     );
     expect(text).toMatch(/events: \[\n {4}ItemAddedEvent,\n {2}\],/);
     expect(text).toMatch(/applications: \[\n {4}CartServiceApplication,\n {2}\],/);
+  });
+});
+
+describe("protoc-gen-protoevents with options moved to other extension numbers", () => {
+  it("should read events, rules and their locations through the contracts' own options.proto", async () => {
+    const moved = optionsProto(60500);
+    const source = `${cartEvent}
+service CartService {
+  option (protoevents.v1.application) = { name: "cart" };
+  rpc CountItem(ItemAdded) returns (google.protobuf.Empty) {
+    option (protoevents.v1.subscription) = { max_delivery_attempts: 7 };
+  }
+}
+`;
+    const request = await compileRequest(
+      { "shop/v1/shop.proto": header + source },
+      undefined,
+      moved,
+    );
+    const events = fileContent(protocGenProtoevents.run(request), "shop/v1/shop_pe.ts");
+    expect(events).toContain('export const ITEM_ADDED_TOPIC = "shop.item-added";');
+    expect(events).toContain('rule: "max_len"');
+    expect(events).toContain("maxDeliveryAttempts: 7");
+
+    // A broken rule is located through the moved numbers too.
+    const broken = source.replace("max_delivery_attempts: 7", "max_delivery_attempts: 700");
+    const refused = await compileRequest(
+      { "shop/v1/shop.proto": header + broken },
+      undefined,
+      moved,
+    );
+    let message = "";
+    try {
+      protocGenProtoevents.run(refused);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toContain(
+      `shop/v1/shop.proto:${lineOf(broken, "max_delivery_attempts: 700")}:${columnOf(broken, "max_delivery_attempts: 700")}: `,
+    );
   });
 });

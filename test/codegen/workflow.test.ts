@@ -5,6 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { protoevents } from "../helpers/cli.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const run = promisify(execFile);
@@ -21,27 +22,19 @@ describe("edit a contract, regenerate, compile", () => {
     dir = await mkdtemp(join(tmpdir(), "protoevents-workflow-"));
     await cp(join(root, "proto"), join(dir, "proto"), { recursive: true });
     await cp(join(root, "buf.yaml"), join(dir, "buf.yaml"));
-    const template = (await readFile(join(root, "buf.gen.yaml"), "utf8"))
-      .replace(
-        "node_modules/@bufbuild/protoc-gen-es/bin/protoc-gen-es",
-        join(root, "node_modules/@bufbuild/protoc-gen-es/bin/protoc-gen-es"),
-      )
-      .replace(
-        "codegen/bin/protoc-gen-protoevents.js",
-        join(root, "codegen/bin/protoc-gen-protoevents.js"),
-      );
-    await writeFile(join(dir, "buf.gen.yaml"), template);
+    await cp(join(root, "buf.gen.yaml"), join(dir, "buf.gen.yaml"));
+    await writeFile(
+      join(dir, "protoevents.json"),
+      JSON.stringify({ contracts: "proto", generated: "generated" }),
+    );
     await symlink(join(root, "node_modules"), join(dir, "node_modules"));
     await writeFile(join(dir, "package.json"), JSON.stringify({ private: true, type: "module" }));
+    // The root tsconfig resolves @protoevents/runtime to its sources, like everywhere in the repository.
     await writeFile(
       join(dir, "tsconfig.json"),
       JSON.stringify({
         extends: join(root, "tsconfig.json"),
-        compilerOptions: {
-          paths: { "protoevents/runtime": [join(root, "runtime/src/index.ts")] },
-          types: ["node"],
-          typeRoots: [join(root, "node_modules/@types")],
-        },
+        compilerOptions: { types: ["node"], typeRoots: [join(root, "node_modules/@types")] },
         include: ["generated", "producer.ts"],
       }),
     );
@@ -73,7 +66,8 @@ export async function placeOrder(pubsub: PubSub): Promise<void> {
   });
 
   async function generate(): Promise<void> {
-    await run(join(root, "node_modules/.bin/buf"), ["generate"], { cwd: dir });
+    const generated = await protoevents(["generate", "--no-sync"], { cwd: dir });
+    expect(generated.code, generated.stderr).toBe(0);
   }
 
   async function typecheck(): Promise<string> {

@@ -1,11 +1,10 @@
-import { execFile } from "node:child_process";
 import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { checkContracts, type GateFinding } from "../../codegen/src/compat/check.js";
 import { formatLocation } from "../../codegen/src/location.js";
+import { protoevents as run } from "../helpers/cli.js";
 import { fixtures, gateCase, root, workspace } from "./gate-harness.js";
 
 const at = (f: GateFinding) => `${f.rule} at ${formatLocation(f.location)}`;
@@ -215,25 +214,7 @@ describe("protoevents check over every release", () => {
   });
 });
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function protoevents(cwd: string, args: string[]): Promise<Run> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [join(root, "bin", "protoevents.js"), ...args],
-      { cwd, timeout: 60_000 },
-    );
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const protoevents = (cwd: string, args: string[]) => run(args, { cwd, timeoutMs: 60_000 });
 
 describe("the CI gate", () => {
   it("should run npm run check right after buf lint when CI runs .ci/run", async () => {
@@ -241,7 +222,7 @@ describe("the CI gate", () => {
     const pkg = JSON.parse(await readFile(join(root, "package.json"), "utf8")) as {
       scripts: Record<string, string>;
     };
-    expect(pkg.scripts.check).toBe("node bin/protoevents.js check");
+    expect(pkg.scripts.check).toBe("protoevents check");
     const lint = ci.indexOf("npx buf lint");
     const check = ci.indexOf("npm run check");
     expect(lint).toBeGreaterThan(0);
@@ -312,5 +293,5 @@ describe("the CI gate", () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000); // three CLI processes, each compiling the CLI with tsx
 });

@@ -13,6 +13,7 @@ import {
   handlerSpecs,
   syncServices,
 } from "../../codegen/src/sync/sync-services.js";
+import { protoevents } from "../helpers/cli.js";
 import { compileRequest } from "../helpers/compile-proto.js";
 import { root } from "./gate-harness.js";
 
@@ -83,7 +84,7 @@ describe("protoevents sync", () => {
     syncServices({
       servicesDir: dir,
       specs: await specs(rpcs),
-      runtimeModule: "protoevents/runtime",
+      runtimeModule: "@protoevents/runtime",
       cwd: dir,
     });
 
@@ -153,7 +154,7 @@ describe("protoevents sync", () => {
  * runtime yet.
  */
 import type { ShippingServiceHandlers } from "../../../generated/checkout/v1/applications_pe.js";
-import { Code, ProtoeventsError } from "protoevents/runtime";
+import { Code, ProtoeventsError } from "@protoevents/runtime";
 
 /** Shipments this fixture has "prepared", by order id. */
 export const prepared: string[] = [];
@@ -210,22 +211,22 @@ describe("protoevents sync on the real contracts", () => {
       await mkdir(join(dir, "test", "fixtures"), { recursive: true });
       await cp(fixtures, join(dir, "test", "fixtures", "sync"), { recursive: true });
       await symlink(join(root, "node_modules"), join(dir, "node_modules"));
-      await symlink(join(root, "runtime"), join(dir, "runtime"));
-      const template = (await readFile(join(root, "buf.gen.yaml"), "utf8")).replace(
-        "codegen/bin/protoc-gen-protoevents.js",
-        join(root, "codegen/bin/protoc-gen-protoevents.js"),
-      );
-      await writeFile(join(dir, "buf.gen.yaml"), template);
+      await cp(join(root, "buf.gen.yaml"), join(dir, "buf.gen.yaml"));
       await writeFile(join(dir, "package.json"), JSON.stringify({ private: true, type: "module" }));
+      await writeFile(
+        join(dir, "protoevents.json"),
+        JSON.stringify({
+          contracts: "proto",
+          generated: "generated",
+          handlers: ["test/fixtures/sync"],
+        }),
+      );
+      // The root tsconfig resolves @protoevents/runtime to its sources, like everywhere in the repository.
       await writeFile(
         join(dir, "tsconfig.json"),
         JSON.stringify({
           extends: join(root, "tsconfig.json"),
-          compilerOptions: {
-            paths: { "protoevents/runtime": [join(root, "runtime/src/index.ts")] },
-            types: ["node"],
-            typeRoots: [join(root, "node_modules/@types")],
-          },
+          compilerOptions: { types: ["node"], typeRoots: [join(root, "node_modules/@types")] },
           include: ["generated", "test/fixtures/sync"],
         }),
       );
@@ -237,14 +238,10 @@ describe("protoevents sync on the real contracts", () => {
       );
       expect(edited).not.toBe(source);
       await writeFile(apps, edited);
-      await run(join(root, "node_modules", ".bin", "buf"), ["generate"], { cwd: dir });
-
       const before = await readFile(join(dir, "test/fixtures/sync/payment-service.ts"), "utf8");
-      const { stdout } = await run(
-        process.execPath,
-        [join(root, "bin", "protoevents.js"), "sync", "--services", "test/fixtures/sync"],
-        { cwd: dir },
-      );
+      // generate: buf generate with the packages' plugins, then sync over the configured handlers.
+      const { stdout, code, stderr } = await protoevents(["generate"], { cwd: dir });
+      expect(code, stderr).toBe(0);
       expect(stdout).toContain(
         "test/fixtures/sync/payment-service.ts:30:5: added stub voidCharge to PaymentServiceHandlers for rpc VoidCharge (subscription payment.void-charge): implement it",
       );

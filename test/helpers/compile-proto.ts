@@ -15,18 +15,22 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const buf = join(root, "node_modules", ".bin", "buf");
 
 /**
- * Compile inline .proto sources with the real buf CLI (next to our
- * options.proto) and return a CodeGeneratorRequest for them, so tests can
- * run the plugin in-process with `plugin.run(request)`.
+ * Compile inline .proto sources with the real buf CLI (next to the
+ * options.proto that @protoevents/codegen ships, or `optionsProto` when
+ * given) and return a CodeGeneratorRequest for them, so tests can run the
+ * plugin in-process with `plugin.run(request)`.
  */
 export async function compileRequest(
   files: Record<string, string>,
   parameter = "target=ts,import_extension=js",
+  optionsProto?: string,
 ): Promise<CodeGeneratorRequest> {
   const dir = await mkdtemp(join(tmpdir(), "protoevents-codegen-"));
   try {
     await writeFile(join(dir, "buf.yaml"), "version: v2\n");
-    const options = await readFile(join(root, "proto/protoevents/v1/options.proto"), "utf8");
+    const options =
+      optionsProto ??
+      (await readFile(join(root, "codegen/proto/protoevents/v1/options.proto"), "utf8"));
     await mkdir(join(dir, "protoevents/v1"), { recursive: true });
     await writeFile(join(dir, "protoevents/v1/options.proto"), options);
     for (const [name, content] of Object.entries(files)) {

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { TS_NODE_ARGS } from "../../services/lib/node-args.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -24,7 +25,7 @@ export function startTsProcess(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
 ): TestProcess {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", join(root, file)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...TS_NODE_ARGS, join(root, file)], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,9 +1,6 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
@@ -16,31 +13,12 @@ import type { DeadLetterSummary, DeadLetterView } from "../../runtime/src/dead-l
 import { PermanentError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
+import { protoevents as run } from "../helpers/cli.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { waitFor } from "../helpers/pubsub.js";
 
-const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const cli = join(root, "bin", "protoevents.js");
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function protoevents(args: string[]): Promise<Run> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [cli, ...args], {
-      cwd: root,
-      env: { ...process.env, PUBSUB_EMULATOR_HOST: inject("emulatorHost") },
-      timeout: 120_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" };
-  }
-}
+const protoevents = (args: string[]) =>
+  run(args, { env: { PUBSUB_EMULATOR_HOST: inject("emulatorHost") } });
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {

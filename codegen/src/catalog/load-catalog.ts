@@ -4,24 +4,11 @@
  * topic, read from the `.proto` sources (compiled by `buf build` with their
  * comments) through the same contract model codegen uses.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { promisify } from "node:util";
-import {
-  createFileRegistry,
-  type DescEnum,
-  type DescField,
-  type DescFile,
-  type DescMessage,
-  fromBinary,
-  ScalarType,
-} from "@bufbuild/protobuf";
-import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { resolve } from "node:path";
+import { type DescEnum, type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { getComments } from "@bufbuild/protoplugin";
-import { Code, ProtoeventsError } from "../../../runtime/src/errors.js";
+import { bufBuild, pathPrefixOf, readModulePath } from "../buf.js";
+import { readImage } from "../compat/image.js";
 import { buildModel, type ContractModel, DEAD_LETTER_SUFFIX, type EventModel } from "../model.js";
 import type { FieldRules } from "../options.js";
 
@@ -142,14 +129,6 @@ export interface LoadCatalogOptions {
   readonly include?: (file: string) => boolean;
 }
 
-const require = createRequire(import.meta.url);
-
-/** The `buf` CLI of `@bufbuild/buf`, which works offline. */
-function bufCommand(): string {
-  const pkg = require.resolve("@bufbuild/buf/package.json");
-  return join(dirname(pkg), "bin", "buf");
-}
-
 /**
  * Compile the `.proto` files with `buf build` (keeping comments) and read
  * the contracts with codegen's model, which also refuses contracts that
@@ -160,31 +139,13 @@ function bufCommand(): string {
  */
 export async function loadCatalog(options: LoadCatalogOptions = {}): Promise<Catalog> {
   const root = resolve(options.root ?? ".");
-  const dir = await mkdtemp(join(tmpdir(), "protoevents-catalog-"));
-  let files: DescFile[];
-  try {
-    const out = join(dir, "image.binpb");
-    try {
-      await promisify(execFile)(bufCommand(), ["build", "--as-file-descriptor-set", "-o", out], {
-        cwd: root,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-    } catch (cause) {
-      throw new ProtoeventsError(
-        Code.InvalidContract,
-        `buf build failed in ${root}: ${((cause as { stderr?: string }).stderr ?? String(cause)).trim()}`,
-        { cause },
-      );
-    }
-    files = [...createFileRegistry(fromBinary(FileDescriptorSetSchema, await readFile(out))).files];
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const modulePath = await readModulePath(root);
+  const image = readImage(await bufBuild({ dir: root }, modulePath), `the image of ${modulePath}`);
   const include =
     options.include ??
     ((name: string) => !name.startsWith("protoevents/") && !name.startsWith("google/"));
-  const mine = files.filter((f) => include(`${f.name}.proto`));
-  return catalogOf(buildModel(mine, files, "proto/"));
+  const mine = image.allFiles.filter((f) => include(`${f.name}.proto`));
+  return catalogOf(buildModel(mine, image.allFiles, pathPrefixOf(modulePath)));
 }
 
 /** Build the catalog from a contract model. */

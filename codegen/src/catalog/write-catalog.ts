@@ -4,13 +4,12 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { Code, ProtoeventsError, reasonToString } from "../../../runtime/src/errors.js";
+import { Code, ProtoeventsError, reasonToString } from "@protoevents/runtime/errors";
+import { DEFAULT_CATALOG_DIR } from "../layout.js";
 import { buildAsyncApi } from "./build-asyncapi.js";
 import { type Catalog, loadCatalog } from "./load-catalog.js";
 import { renderCatalogHtml } from "./render-catalog-html.js";
 
-/** Where `protoevents catalog` writes by default: under the ignored data directory. */
-export const DEFAULT_CATALOG_DIR = ".data/catalog";
 /** The AsyncAPI document's file name. */
 export const ASYNCAPI_FILE = "asyncapi.json";
 /** The HTML page's file name. */

@@ -10,14 +10,6 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DescEnum, DescFile, DescMessage, DescMethod } from "@bufbuild/protobuf";
 import { getComments } from "@bufbuild/protoplugin";
-import { formatLocation, locate, type SourceLocation } from "../location.js";
-import { compareGolden, decodeGolden, readGolden } from "../release/golden.js";
-import {
-  listReleases,
-  ReleaseFile,
-  type ReleaseRef,
-  readReleaseManifest,
-} from "../release/releases.js";
 import {
   type BufFinding,
   type BufWorkspace,
@@ -26,7 +18,15 @@ import {
   bufLint,
   pathPrefixOf,
   readModulePath,
-} from "./buf.js";
+} from "../buf.js";
+import { formatLocation, locate, type SourceLocation } from "../location.js";
+import { compareGolden, decodeGolden, readGolden } from "../release/golden.js";
+import {
+  listReleases,
+  ReleaseFile,
+  type ReleaseRef,
+  readReleaseManifest,
+} from "../release/releases.js";
 import {
   type AffectedConsumer,
   type CompatFinding,
@@ -84,6 +84,8 @@ export interface CheckOptions {
   readonly dir: string;
   /** The buf binary. @default the package's `@bufbuild/buf` */
   readonly buf?: string;
+  /** Where releases live, relative to `dir`. @default "releases" */
+  readonly releasesDir?: string;
 }
 
 /** Fixes for buf's breaking rules, by rule id pattern; the first match wins. */
@@ -387,7 +389,7 @@ export async function checkContracts(options: CheckOptions): Promise<CheckReport
   };
   const modulePath = await readModulePath(options.dir);
   const prefix = pathPrefixOf(modulePath);
-  const releases = await listReleases(options.dir);
+  const releases = await listReleases(options.dir, options.releasesDir);
   const versions = releases.map((r) => r.version);
 
   const lint = await bufLint(workspace);

@@ -13,7 +13,7 @@ import {
 } from "../gen/protoevents/v1/options_pb.js";
 import { locate, METHOD_INPUT_TYPE, optionPath, type SourceLocation } from "../location.js";
 import type { Finding } from "../model.js";
-import { type FieldRules, getFieldRules, OptionNumber } from "../options.js";
+import { type FieldRules, getFieldRules } from "../options.js";
 import {
   type ConsumerSnapshot,
   type ContractSnapshot,
@@ -126,7 +126,7 @@ type EventOption = "topic" | "orderingKey" | "subject" | "type";
 function eventOptionAt(event: EventSnapshot, option: EventOption, prefix: string): SourceLocation {
   return locate(
     event.desc,
-    optionPath(event.desc, OptionNumber.event, EventOptionsSchema.field[option].number),
+    optionPath(event.desc, "event", EventOptionsSchema.field[option].number),
     prefix,
   );
 }
@@ -217,11 +217,7 @@ function oldRule(before: FieldRules | undefined, key: RuleKey): string {
 }
 
 function ruleAt(field: DescField, key: RuleKey, prefix: string): SourceLocation {
-  return locate(
-    field,
-    optionPath(field, OptionNumber.rules, FieldRulesSchema.field[key].number),
-    prefix,
-  );
+  return locate(field, optionPath(field, "rules", FieldRulesSchema.field[key].number), prefix);
 }
 
 function fieldName(field: DescField): string {
@@ -412,11 +408,7 @@ export function compareContracts(
         fix: `remove dead_letter: false (dead-lettering is on by default); if the rpc must not dead-letter, add a new rpc without it and retire this one once its subscription has drained`,
         location: locate(
           now.desc,
-          optionPath(
-            now.desc,
-            OptionNumber.subscription,
-            SubscriptionOptionsSchema.field.deadLetter.number,
-          ),
+          optionPath(now.desc, "subscription", SubscriptionOptionsSchema.field.deadLetter.number),
           prefix,
         ),
         consumers,

@@ -12,7 +12,7 @@ import {
 } from "@bufbuild/protobuf";
 import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { type FileDescriptorProto, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { Code, ProtoeventsError } from "../../../runtime/src/errors.js";
+import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 
 /** The files of an image as descriptors. */
 export interface ContractImage {

@@ -21,7 +21,7 @@ import {
   type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
-import { Code, ProtoeventsError } from "../../../runtime/src/errors.js";
+import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { type FieldRules, getFieldRules } from "../options.js";
 
 /**

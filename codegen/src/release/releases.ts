@@ -18,14 +18,14 @@ import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { toBinary, toJson } from "@bufbuild/protobuf";
-import { Code, ProtoeventsError } from "../../../runtime/src/errors.js";
-import { bufBuild, bufVersion, pathPrefixOf, readModulePath } from "../compat/buf.js";
+import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
+import { bufBuild, bufVersion, pathPrefixOf, readModulePath } from "../buf.js";
 import { readImage } from "../compat/image.js";
 import { buildModel, DEAD_LETTER_SUFFIX } from "../model.js";
 import { formatJson } from "./format-json.js";
 import { goldenSample } from "./golden-sample.js";
 
-/** The directory under the repository root that holds the releases. */
+/** The directory under the repository root that holds the releases, unless configured otherwise. */
 export const RELEASES_DIR = "releases";
 /** File names inside a release directory. */
 export const ReleaseFile = {
@@ -116,6 +116,8 @@ export interface CreateReleaseOptions {
   readonly date?: string;
   /** The buf binary. @default the package's `@bufbuild/buf` */
   readonly buf?: string;
+  /** Where releases live, relative to `dir`. @default {@link RELEASES_DIR} */
+  readonly releasesDir?: string;
 }
 
 /** Compare two versions: negative when `a` is older. A prerelease is older than its release. */
@@ -144,9 +146,12 @@ export function compareVersions(a: string, b: string): number {
   return ra < rb ? -1 : 1;
 }
 
-/** The releases under `<dir>/releases/`, oldest first. */
-export async function listReleases(dir: string): Promise<ReleaseRef[]> {
-  const root = join(dir, RELEASES_DIR);
+/** The releases under `<dir>/<releasesDir>/`, oldest first. */
+export async function listReleases(
+  dir: string,
+  releasesDir: string = RELEASES_DIR,
+): Promise<ReleaseRef[]> {
+  const root = join(dir, releasesDir);
   let names: string[];
   try {
     names = await readdir(root);
@@ -197,6 +202,7 @@ export async function createRelease(
   options: CreateReleaseOptions,
 ): Promise<{ readonly manifest: ReleaseManifest; readonly dir: string }> {
   const { dir, version } = options;
+  const releasesDir = options.releasesDir ?? RELEASES_DIR;
   if (!VERSION.test(version)) {
     throw new ProtoeventsError(
       Code.InvalidArgument,
@@ -207,15 +213,15 @@ export async function createRelease(
   if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) {
     throw new ProtoeventsError(Code.InvalidArgument, `release date "${date}" is not YYYY-MM-DD`);
   }
-  const existing = await listReleases(dir);
-  const target = join(dir, RELEASES_DIR, version);
+  const existing = await listReleases(dir, releasesDir);
+  const target = join(dir, releasesDir, version);
   if (
     existing.some((r) => r.version === version) ||
     (await stat(target).catch(() => undefined)) !== undefined
   ) {
     throw new ProtoeventsError(
       Code.InvalidArgument,
-      `release ${version} exists (${join(RELEASES_DIR, version)}); releases are never overwritten: record the contracts as a new version, e.g. --version ${suggestNext(existing, version)}`,
+      `release ${version} exists (${join(releasesDir, version)}); releases are never overwritten: record the contracts as a new version, e.g. --version ${suggestNext(existing, version)}`,
     );
   }
 
@@ -277,7 +283,7 @@ export async function createRelease(
     applications,
   };
 
-  const staging = join(dir, RELEASES_DIR, `.${version}.tmp-${process.pid}`);
+  const staging = join(dir, releasesDir, `.${version}.tmp-${process.pid}`);
   await rm(staging, { recursive: true, force: true });
   try {
     await mkdir(join(staging, ReleaseFile.golden), { recursive: true });

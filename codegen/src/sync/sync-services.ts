@@ -77,15 +77,17 @@ export interface SyncReport {
 
 /** Options of {@link syncServices}. */
 export interface SyncOptions {
-  /** The directory of the service implementations, e.g. `services`. */
-  readonly servicesDir: string;
+  /** The directory (or directories) of the service implementations, e.g. `services`. */
+  readonly servicesDir: string | readonly string[];
+  /** Directories under those never searched, e.g. the generated code. */
+  readonly exclude?: readonly string[];
   /** The handlers interfaces, from {@link handlerSpecs}. */
   readonly specs: readonly HandlerSpec[];
   /**
    * Where `Code` and `ProtoeventsError` come from when a file imports
    * nothing from the runtime yet: a package name, or an absolute path of the
    * runtime's `index.js` (made relative to each file).
-   * @default "protoevents/runtime"
+   * @default "@protoevents/runtime"
    */
   readonly runtimeModule?: string;
   /** Find and report, but write nothing. */
@@ -118,11 +120,15 @@ export function handlerSpecs(snapshot: ContractSnapshot): HandlerSpec[] {
 }
 
 /** A module the runtime's `Code` and `ProtoeventsError` can be imported from. */
-const RUNTIME_MODULE = /(^protoevents\/runtime$)|(\/runtime\/src\/(index|errors)(\.[jt]s)?$)/;
+const RUNTIME_MODULE =
+  /(^@protoevents\/runtime(\/errors)?$)|(\/runtime\/src\/(index|errors)(\.[jt]s)?$)/;
+
+/** The runtime package, whose root exports `Code` and `ProtoeventsError`. */
+const RUNTIME_PACKAGE = "@protoevents/runtime";
 
 /** Whether a module specifier is the runtime package or one of its modules. */
 function isRuntimeSpecifier(specifier: string): boolean {
-  return specifier === "protoevents/runtime" || /\/runtime\/src\/[^/]+$/.test(specifier);
+  return specifier.startsWith(RUNTIME_PACKAGE) || /\/runtime\/src\/[^/]+$/.test(specifier);
 }
 /** A generated module of protoc-gen-protoevents. */
 const GENERATED_MODULE = /_pe(\.[jt]s)?$/;
@@ -400,8 +406,8 @@ function ensureRuntimeImports(
     .find((d) => isRuntimeSpecifier(d.getModuleSpecifierValue()));
   const known = knownDecl?.getModuleSpecifierValue();
   let specifier: string;
-  if (known === "protoevents/runtime") {
-    specifier = known;
+  if (known?.startsWith(RUNTIME_PACKAGE)) {
+    specifier = RUNTIME_PACKAGE;
   } else if (known !== undefined) {
     specifier = known.replace(/[^/]+$/, "index.js");
   } else if (runtimeModule.startsWith("/")) {
@@ -472,13 +478,18 @@ export async function syncServices(options: SyncOptions): Promise<SyncReport> {
     skipFileDependencyResolution: true,
     skipLoadingLibFiles: true,
   });
-  const pattern = options.servicesDir.split(sep).join("/");
-  project.addSourceFilesAtPaths([
-    `${pattern}/**/*.ts`,
-    `!${pattern}/**/*.test.ts`,
-    `!${pattern}/**/*.d.ts`,
-    `!${pattern}/**/node_modules/**`,
-  ]);
+  const dirs =
+    typeof options.servicesDir === "string" ? [options.servicesDir] : options.servicesDir;
+  for (const dir of dirs) {
+    const pattern = dir.split(sep).join("/");
+    project.addSourceFilesAtPaths([
+      `${pattern}/**/*.ts`,
+      `!${pattern}/**/*.test.ts`,
+      `!${pattern}/**/*.d.ts`,
+      `!${pattern}/**/node_modules/**`,
+      ...(options.exclude ?? []).map((e) => `!${e.split(sep).join("/")}/**`),
+    ]);
+  }
   const specs = new Map(options.specs.map((s) => [s.interfaceName, s]));
   const implemented = new Set<string>();
   const added: StubAdded[] = [];
@@ -559,7 +570,7 @@ export async function syncServices(options: SyncOptions): Promise<SyncReport> {
       runtimeNames ??= ensureRuntimeImports(
         file,
         text,
-        options.runtimeModule ?? "protoevents/runtime",
+        options.runtimeModule ?? RUNTIME_PACKAGE,
         insert,
       );
       const close = literal.getEnd() - 1;
@@ -612,7 +623,7 @@ export async function syncServices(options: SyncOptions): Promise<SyncReport> {
     if (!implemented.has(spec.interfaceName)) {
       notes.push({
         kind: "no-implementation",
-        message: `no object literal in ${relative(cwd, options.servicesDir).split(sep).join("/") || "."} implements ${spec.interfaceName} (application ${spec.application}: ${spec.rpcs.map((r) => r.rpc).join(", ")}); write one, e.g. a function returning ${spec.interfaceName} with one method per rpc`,
+        message: `no object literal in ${dirs.map((d) => relative(cwd, d).split(sep).join("/") || ".").join(", ") || "(no handler directory)"} implements ${spec.interfaceName} (application ${spec.application}: ${spec.rpcs.map((r) => r.rpc).join(", ")}); write one, e.g. a function returning ${spec.interfaceName} with one method per rpc`,
       });
     }
   }

@@ -1,3 +1,7 @@
+// Managed by protoevents: `protoevents generate` writes this file from
+// @protoevents/codegen 0.1.0. Do not edit it; to move the extension numbers,
+// set "extensionNumbers" in protoevents.json.
+
 // Custom options of protoevents: everything about an event contract that is
 // not a field. protoc-gen-protoevents reads them to generate typed producers,
 // typed consumers, validators and the registry that provisioning uses.

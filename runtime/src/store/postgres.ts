@@ -3,7 +3,7 @@
  * replica of the service.
  */
 import { Kysely, type Migration, PostgresDialect, sql } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import { Code, ProtoeventsError, reasonToString } from "../errors.js";
 import { getDefaultLogger } from "../logger.js";
 import {
@@ -12,6 +12,7 @@ import {
   migrateStore,
   storeUnavailable,
 } from "./common.js";
+import { loadPostgresDriver } from "./drivers.js";
 import type { ProtoeventsTables, Store } from "./store.js";
 
 /** Connections per store (per replica) unless `poolSize` says otherwise. */
@@ -97,7 +98,8 @@ export async function createPostgresStore<DB = unknown>(
     );
   }
   const name = `postgres store (schema ${schema})`;
-  const pool = createPool({
+  const driver = await loadPostgresDriver();
+  const pool = createPool(driver, {
     ...connectionWithSearchPath(options.connectionString, schema),
     applicationName: options.applicationName ?? `protoevents:${schema}`.slice(0, 63),
     poolSize,
@@ -218,18 +220,21 @@ function quoteIdentifier(identifier: string): string {
   return `"${identifier.replaceAll('"', '""')}"`;
 }
 
-function createPool(config: {
-  connectionString: string;
-  options: string;
-  applicationName: string;
-  poolSize: number;
-  store: string;
-}): pg.Pool {
+function createPool(
+  driver: typeof pg,
+  config: {
+    connectionString: string;
+    options: string;
+    applicationName: string;
+    poolSize: number;
+    store: string;
+  },
+): pg.Pool {
   // Per-pool type parsing: int8 as number (ids and Unix milliseconds stay far
   // below 2^53), without touching pg.types for the rest of the process.
-  const types = new pg.TypeOverrides();
-  types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
-  const pool = new pg.Pool({
+  const types = new driver.TypeOverrides();
+  types.setTypeParser(driver.types.builtins.INT8, (value: string) => Number(value));
+  const pool = new driver.Pool({
     connectionString: config.connectionString,
     options: config.options,
     application_name: config.applicationName,

@@ -3,9 +3,10 @@
  */
 import { mkdir } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { Kysely, type Migration, type SqliteDatabase, SqliteDialect } from "kysely";
 import { createKyselyStore, migrateStore, storeUnavailable } from "./common.js";
+import { loadSqliteDriver } from "./drivers.js";
 import type { ProtoeventsTables, Store } from "./store.js";
 
 /**
@@ -69,12 +70,13 @@ export async function createSqliteStore<DB = unknown>(
 ): Promise<Store<DB>> {
   const file = options.file === ":memory:" ? options.file : resolve(options.file);
   const name = `sqlite store ${file}`;
+  const Driver = await loadSqliteDriver();
   let database: Database.Database;
   try {
     if (file !== ":memory:") {
       await mkdir(dirname(file), { recursive: true });
     }
-    database = new Database(file);
+    database = new Driver(file);
   } catch (error) {
     throw storeUnavailable(name, "could not open the database", error);
   }

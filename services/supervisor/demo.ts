@@ -1,6 +1,14 @@
 import { timestampNow } from "@bufbuild/protobuf/wkt";
 import type { PubSub } from "@google-cloud/pubsub";
 import {
+  createLogger,
+  createPubSub,
+  type Emulator,
+  provision,
+  startEmulator,
+  toJsonView,
+} from "@protoevents/runtime";
+import {
   createOrderSagaServicePublisher,
   createPaymentServicePublisher,
   PaymentServiceSubscriptions,
@@ -10,11 +18,6 @@ import {
 import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js";
 import { PaymentDeclineCode } from "../../generated/checkout/v1/payment_events_pb.js";
 import { registry } from "../../generated/protoevents_registry.js";
-import { type Emulator, startEmulator } from "../../runtime/src/emulator.js";
-import { toJsonView } from "../../runtime/src/envelope.js";
-import { createLogger } from "../../runtime/src/logger.js";
-import { provision } from "../../runtime/src/provision.js";
-import { createPubSub } from "../../runtime/src/pubsub-client.js";
 
 /** Card tokens the demo's payment handler declines. */
 const DECLINED_TOKEN = "tok_declined";

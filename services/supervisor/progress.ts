@@ -4,6 +4,7 @@
  * drawn in place on a terminal with log-update, or as plain lines elsewhere.
  */
 import type { Message, PubSub, Subscription } from "@google-cloud/pubsub";
+import type { ContractRegistry } from "@protoevents/runtime";
 import { createLogUpdate } from "log-update";
 import { NotificationKind } from "../../generated/checkout/v1/notification_events_pb.js";
 import { decodeNotificationSent } from "../../generated/checkout/v1/notification_events_pe.js";
@@ -11,7 +12,6 @@ import {
   ORDER_CANCELLED_TOPIC,
   ORDER_CONFIRMED_TOPIC,
 } from "../../generated/checkout/v1/order_events_pe.js";
-import type { ContractRegistry } from "../../runtime/src/contract.js";
 
 const NOTIFICATION_SENT_TOPIC = "checkout.notification-sent";
 /** Admin calls in flight at once while creating and deleting monitoring subscriptions. */

@@ -15,14 +15,19 @@ import { fileURLToPath } from "node:url";
 import { Code as ConnectCode, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { PubSub } from "@google-cloud/pubsub";
+import type { ContractRegistry } from "@protoevents/runtime";
+import {
+  Code,
+  createPubSub,
+  type Emulator,
+  ProtoeventsError,
+  provision,
+  startEmulator,
+} from "@protoevents/runtime";
 import { execa } from "execa";
 import { ProductService } from "../../generated/checkout/v1/catalog_api_pb.js";
 import { OrderService } from "../../generated/checkout/v1/order_api_pb.js";
-import type { ContractRegistry } from "../../runtime/src/contract.js";
-import { type Emulator, startEmulator } from "../../runtime/src/emulator.js";
-import { Code, ProtoeventsError } from "../../runtime/src/errors.js";
-import { provision } from "../../runtime/src/provision.js";
-import { createPubSub } from "../../runtime/src/pubsub-client.js";
+import { TS_NODE_ARGS } from "../lib/node-args.js";
 import {
   DemoOrders,
   type DemoProduct,
@@ -244,7 +249,7 @@ class ServiceProcess {
       `{"msg":"--- protoevents start: ${name} starting","time":"${new Date().toISOString()}"}\n`,
     );
     this.logOffset = statSync(logFile).size;
-    const subprocess = execa(process.execPath, ["--import", "tsx", serviceMain(name)], {
+    const subprocess = execa(process.execPath, [...TS_NODE_ARGS, serviceMain(name)], {
       cwd: ROOT,
       env,
       extendEnv: false,
@@ -767,7 +772,7 @@ export async function runOneService(name: string, options: ServiceOptions): Prom
     orderPort: options.orderPort,
     productPort: options.productPort,
   });
-  const subprocess = execa(process.execPath, ["--import", "tsx", main], {
+  const subprocess = execa(process.execPath, [...TS_NODE_ARGS, main], {
     cwd: ROOT,
     env,
     extendEnv: false,

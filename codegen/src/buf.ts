@@ -1,16 +1,36 @@
 /**
- * The buf CLI as the compatibility gate uses it: build an image of the
- * contracts, lint them, and compare them with a released image. Findings
- * come back parsed from buf's `--error-format json` lines.
+ * The one module that runs the buf CLI: resolved through the installed
+ * `@bufbuild/buf` package (never a fixed path), with its findings parsed from
+ * `--error-format json`. The compatibility gate, releases, the catalog, sync
+ * and `protoevents generate` all run buf through here.
  */
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Code, ProtoeventsError } from "../../../runtime/src/errors.js";
+import { createRequire } from "node:module";
+import { delimiter, dirname, join } from "node:path";
+import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 
-/** The buf CLI of this package (`@bufbuild/buf`, runs offline). */
-export const BUF_BIN = fileURLToPath(new URL("../../../node_modules/.bin/buf", import.meta.url));
+const require = createRequire(import.meta.url);
+
+/**
+ * The buf binary of the installed `@bufbuild/buf` package (it runs offline).
+ *
+ * @throws ProtoeventsError `buf_not_found` when the package is not installed.
+ */
+export function resolveBuf(): string {
+  let manifest: string;
+  try {
+    manifest = require.resolve("@bufbuild/buf/package.json");
+  } catch (cause) {
+    throw new ProtoeventsError(
+      Code.BufNotFound,
+      "cannot find the buf CLI: the @bufbuild/buf package is not installed. It comes with @protoevents/cli; run `npm install --save-dev @protoevents/cli` (or `npm install --save-dev @bufbuild/buf`).",
+      { cause },
+    );
+  }
+  const { bin } = require(manifest) as { bin?: Record<string, string> };
+  return join(dirname(manifest), bin?.buf ?? "bin/buf");
+}
 
 /** buf's exit code when lint or breaking found something (as opposed to failing to run). */
 const BUF_FINDINGS_EXIT = 100;
@@ -30,29 +50,46 @@ export interface BufFinding {
 export interface BufWorkspace {
   /** The directory holding buf.yaml. */
   readonly dir: string;
-  /** The buf binary. @default {@link BUF_BIN} */
+  /** The buf binary. @default {@link resolveBuf} */
   readonly buf?: string;
+  /** Directories put in front of PATH, where buf finds `local:` plugins. */
+  readonly pluginPath?: readonly string[];
 }
 
-interface BufRun {
+/** What a buf run printed, and its exit code. */
+export interface BufRun {
   readonly code: number;
   readonly stdout: Buffer;
   readonly stderr: string;
 }
 
-function runBuf(workspace: BufWorkspace, args: readonly string[]): Promise<BufRun> {
+function pathWith(dirs: readonly string[] | undefined): NodeJS.ProcessEnv {
+  if (dirs === undefined || dirs.length === 0) {
+    return process.env;
+  }
+  return { ...process.env, PATH: [...dirs, process.env.PATH ?? ""].join(delimiter) };
+}
+
+/** Run buf in the workspace; resolves with its exit code and output, rejects only when it could not run. */
+export async function runBuf(workspace: BufWorkspace, args: readonly string[]): Promise<BufRun> {
+  const buf = workspace.buf ?? resolveBuf();
   return new Promise((resolve, reject) => {
     execFile(
-      workspace.buf ?? BUF_BIN,
+      buf,
       [...args],
-      { cwd: workspace.dir, encoding: "buffer", maxBuffer: 256 * 1024 * 1024 },
+      {
+        cwd: workspace.dir,
+        encoding: "buffer",
+        maxBuffer: 256 * 1024 * 1024,
+        env: pathWith(workspace.pluginPath),
+      },
       (error, stdout, stderr) => {
         const code = error === null ? 0 : (error as { code?: unknown }).code;
         if (typeof code !== "number") {
           reject(
             new ProtoeventsError(
-              Code.Internal,
-              `cannot run ${workspace.buf ?? BUF_BIN}: ${error?.message ?? "unknown error"}. Run \`npm install\` (it installs @bufbuild/buf).`,
+              Code.BufNotFound,
+              `cannot run ${buf}: ${error?.message ?? "unknown error"}. Reinstall @bufbuild/buf (it comes with @protoevents/cli): \`npm install --save-dev @protoevents/cli\`.`,
               { cause: error },
             ),
           );
