@@ -54,7 +54,8 @@ async function snapshot(source: string): Promise<ContractSnapshot> {
 }
 
 async function compare(before: string, after: string) {
-  return compareContracts(await snapshot(before), await snapshot(after));
+  const [old, current] = await Promise.all([snapshot(before), snapshot(after)]);
+  return compareContracts(old, current);
 }
 
 /** `rule file:line:column`, the shape the assertions read. */

@@ -20,10 +20,30 @@ const buf = join(root, "node_modules", ".bin", "buf");
  * given) and return a CodeGeneratorRequest for them, so tests can run the
  * plugin in-process with `plugin.run(request)`.
  */
-export async function compileRequest(
+export function compileRequest(
   files: Record<string, string>,
   parameter = "target=ts,import_extension=js",
   optionsProto?: string,
+): Promise<CodeGeneratorRequest> {
+  // The same sources compile to the same request: tests share the base contracts they edit.
+  const key = JSON.stringify([files, parameter, optionsProto ?? null]);
+  let compiled = compiled_.get(key);
+  if (compiled === undefined) {
+    compiled = compile(files, parameter, optionsProto);
+    compiled_.set(key, compiled);
+    // A failure is not remembered: the next caller sees buf's error afresh.
+    compiled.catch(() => compiled_.delete(key));
+  }
+  return compiled;
+}
+
+/** Requests compiled in this process, by their inputs. Callers must not change them. */
+const compiled_ = new Map<string, Promise<CodeGeneratorRequest>>();
+
+async function compile(
+  files: Record<string, string>,
+  parameter: string,
+  optionsProto: string | undefined,
 ): Promise<CodeGeneratorRequest> {
   const dir = await mkdtemp(join(tmpdir(), "protoevents-codegen-"));
   try {
