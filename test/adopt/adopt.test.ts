@@ -535,6 +535,14 @@ describe("adopting protoevents in a repository of one's own", () => {
     expect(await readFile(join(app, "src/gen/acme/fleet/v1/fleet_events_pe.ts"), "utf8")).toContain(
       'from "@protoevents/runtime"',
     );
+    // buf.gen.yaml works on its own too, with the plugins npm put on PATH.
+    const files = [
+      "src/gen/protoevents_registry.ts",
+      ...gen.map((f) => `src/gen/acme/fleet/v1/${f}`),
+    ];
+    const ours = await digest(app, files);
+    ok(await sh(app, "npm", ["exec", "--", "buf", "generate"]), "npm exec -- buf generate");
+    expect(await digest(app, files)).toBe(ours);
 
     await writeFile(join(app, "src", "main.ts"), PROGRAM);
     const tsc = await npx(["tsc", "-p", "tsconfig.json"]);
