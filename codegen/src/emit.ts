@@ -23,6 +23,7 @@ import {
   type EventModel,
 } from "./model.js";
 import type { FieldRules } from "./options.js";
+import { planPattern } from "./pattern.js";
 
 /** Options of the emitter that come from plugin parameters. */
 export interface EmitOptions {
@@ -416,7 +417,7 @@ export class FileEmitter {
   private emitValidator(message: DescMessage): void {
     const f = this.f;
     const name = this.validatorName(message);
-    const patterns: Array<[string, string]> = [];
+    const patterns: Array<[string, Printable]> = [];
     const body: Printable[][] = [];
     const push = (indent: string, pathExpr: string, rule: string, text: string) =>
       body.push([
@@ -587,8 +588,8 @@ export class FileEmitter {
       }
     }
 
-    for (const [constName, pattern] of patterns) {
-      f.print(`const ${constName} = /*@__PURE__*/ new RegExp(${JSON.stringify(pattern)}, "u");`);
+    for (const [constName, init] of patterns) {
+      f.print("const ", constName, " = /*@__PURE__*/ ", init, ";");
       f.print();
     }
     const violation = this.rt("FieldViolation", true);
@@ -643,6 +644,26 @@ export class FileEmitter {
     );
   }
 
+  /**
+   * The matcher of a pattern rule: V8's RegExp for a pattern (or its safe
+   * rewrite) that cannot backtrack super-linearly, the runtime's linear-time
+   * engine otherwise. The model refused every pattern that fits neither.
+   */
+  private patternInit(pattern: string): Printable {
+    const plan = planPattern(pattern);
+    switch (plan.engine) {
+      case "backtracking":
+        return `new RegExp(${JSON.stringify(plan.source)}, "u")`;
+      case "linear":
+        return [
+          this.f.import("linearPattern", this.options.runtime),
+          `(${JSON.stringify(plan.source)})`,
+        ];
+      case "refused":
+        throw new Error(`pattern ${JSON.stringify(pattern)} ${plan.reason}`);
+    }
+  }
+
   /** Checks on one scalar or enum value `v` (a singular field, a oneof member or a list item). */
   private valueChecks(
     field: DescField,
@@ -651,7 +672,7 @@ export class FileEmitter {
     pathExpr: string,
     indent: string,
     push: (indent: string, pathExpr: string, rule: string, text: string) => void,
-    patterns: Array<[string, string]>,
+    patterns: Array<[string, Printable]>,
     body: Printable[][],
   ): void {
     const line = (text: string) => body.push([`${indent}${text}`]);
@@ -722,7 +743,6 @@ export class FileEmitter {
           "max_len",
           `must be at most ${r.maxLen} ${isString ? "characters" : "bytes"} long`,
         );
-        line("  }");
       }
       if (r.pattern !== "") {
         const constName = `PATTERN_${this.shapeName(field.parent)}_${field.name}`.replace(
@@ -730,10 +750,13 @@ export class FileEmitter {
           "_",
         );
         if (!patterns.some(([n]) => n === constName)) {
-          patterns.push([constName, r.pattern]);
+          patterns.push([constName, this.patternInit(r.pattern)]);
         }
-        line(`  if (!${constName}.test(${v})) {`);
+        // A value already too long never reaches the pattern: length bounds the matching work.
+        line(`${r.maxLen !== undefined ? "  } else if" : "  if"} (!${constName}.test(${v})) {`);
         push(`${indent}    `, pathExpr, "pattern", `must match ${r.pattern}`);
+      }
+      if (r.maxLen !== undefined || r.pattern !== "") {
         line("  }");
       }
       line("}");

@@ -32,6 +32,7 @@ import {
   getSubscriptionOptions,
   hasSubscriptionOptions,
 } from "./options.js";
+import { planPattern } from "./pattern.js";
 
 /** One reason a contract cannot work. */
 export interface Finding {
@@ -644,13 +645,24 @@ function checkRules(
     if (scalar !== ScalarType.STRING) {
       mismatch("pattern", "string fields");
     } else {
+      let valid = true;
       try {
         new RegExp(r.pattern, "u");
       } catch (error) {
+        valid = false;
         findings.push({
           rule: "rule-pattern-invalid",
           message: `${where} has pattern ${JSON.stringify(r.pattern)}, which is not a valid regular expression: ${(error as Error).message}`,
           fix: "write an ECMAScript regular expression (it is compiled with the u flag); remember to escape backslashes in the .proto string",
+          location: ruleAt("pattern"),
+        });
+      }
+      const plan = valid ? planPattern(r.pattern) : undefined;
+      if (plan?.engine === "refused") {
+        findings.push({
+          rule: "rule-pattern-unsafe",
+          message: `${where} has pattern ${JSON.stringify(r.pattern)}, which ${plan.reason}: one crafted value could stall every consumer`,
+          fix: plan.fix,
           location: ruleAt("pattern"),
         });
       }

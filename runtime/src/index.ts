@@ -160,5 +160,6 @@ export {
   type SubscriptionContract,
 } from "./contract.js";
 export { decodeEvent, decodeValidEvent, encodeEvent, readEnvelope } from "./envelope.js";
+export { type LinearPattern, linearPattern } from "./pattern.js";
 export { createEventPublisher } from "./publisher.js";
 export { codePointLength } from "./text.js";

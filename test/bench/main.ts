@@ -22,6 +22,8 @@
  *                     the whole checkout (see saga.ts)
  *   codegen-10 / codegen-100 / codegen-1000
  *                     protoc-gen-protoevents vs protoc-gen-es (see codegen.ts)
+ *   validate-adversarial / pattern-linear-adversarial
+ *                     what one crafted value costs a validator (see validation.ts)
  *
  * Options: --messages N (default 20000), --rounds N (default 9), --only name.
  */
@@ -49,6 +51,7 @@ import type { InboxStore } from "../../runtime/src/store/store.js";
 import { benchCodegen } from "./codegen.js";
 import { type BenchResult, formatTable, summarise, writeResults } from "./report.js";
 import { benchSaga } from "./saga.js";
+import { benchValidation } from "./validation.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -457,6 +460,13 @@ async function main(): Promise<void> {
   const results: BenchResult[] = [];
   if (wanted("publish-overhead")) {
     results.push(benchPublishOverhead());
+  }
+  if (
+    wanted("validation") ||
+    wanted("validate-adversarial") ||
+    wanted("pattern-linear-adversarial")
+  ) {
+    results.push(...benchValidation(ROUNDS).filter((r) => wanted("validation") || wanted(r.name)));
   }
   if (
     wanted("codegen-10") ||

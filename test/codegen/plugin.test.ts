@@ -230,6 +230,16 @@ service CartService {
     );
   });
 
+  it("should refuse a pattern that can backtrack super-linearly where the linear engine cannot run it", async () => {
+    await doTest(
+      cartEvent.replace("{ required: true, max_len: 36 }", '{ pattern: "^(a+)+\\\\1$" }'),
+      "rule-pattern-unsafe",
+      'pattern: "^(a+)+',
+      /can take time super-linear in the length of a value \(exponential backtracking on a long run of "a"\), and the linear-time engine that would run it instead cannot run the backreference \\1: one crafted value could stall every consumer/,
+      /no two quantifiers can match the same characters/,
+    );
+  });
+
   it("should refuse a range no value can pass", async () => {
     await doTest(
       cartEvent.replace("{ min: 1, max: 99 }", "{ min: 10, max: 2 }"),
@@ -478,6 +488,27 @@ service CartService {
     );
     expect(text).toMatch(/events: \[\n {4}ItemAddedEvent,\n {2}\],/);
     expect(text).toMatch(/applications: \[\n {4}CartServiceApplication,\n {2}\],/);
+  });
+});
+
+describe("protoc-gen-protoevents pattern rules", () => {
+  it("should match a pattern that can backtrack super-linearly with the linear-time engine, and one that cannot with RegExp", async () => {
+    const source = cartEvent
+      .replace("{ required: true, max_len: 36 }", '{ max_len: 36, pattern: "^(\\\\w+\\\\s?)*$" }')
+      .replace(
+        "int32 quantity = 2",
+        'string sku = 3 [(protoevents.v1.rules) = { pattern: "^[A-Z]{3}$" }];\n  int32 quantity = 2',
+      );
+    const code = fileContent(await generate(source), "shop/v1/shop_pe.ts");
+    expect(code).toContain(
+      'const PATTERN_ItemAdded_cart_id = /*@__PURE__*/ linearPattern("^(?:(?:(?:\\\\w)+',
+    );
+    expect(code).toMatch(/import \{[^}]*\blinearPattern\b[^}]*\} from "@protoevents\/runtime";/);
+    expect(code).toContain(
+      'const PATTERN_ItemAdded_sku = /*@__PURE__*/ new RegExp("^[A-Z]{3}$", "u");',
+    );
+    // A value over max_len never reaches the pattern.
+    expect(code).toContain("} else if (!PATTERN_ItemAdded_cart_id.test(v)) {");
   });
 });
 

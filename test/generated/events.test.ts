@@ -253,6 +253,12 @@ describe("validateOrderPlaced", () => {
       ["customer_email pattern"],
     ],
     [
+      // The crafted value that once stalled consumers: over max_len, so the pattern never runs on it.
+      "a 100,000-character e-mail without a dot",
+      (o: Record<string, unknown>) => (o.customerEmail = `a@${".".repeat(100_000)} `),
+      ["customer_email max_len"],
+    ],
+    [
       "two broken rules",
       (o: Record<string, unknown>) => {
         o.orderId = "";

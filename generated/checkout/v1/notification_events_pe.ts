@@ -31,7 +31,7 @@ export type NotificationSentValid = NotificationSent & {
   sentAt: Timestamp;
 };
 
-const PATTERN_NotificationSent_recipient_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "u");
+const PATTERN_NotificationSent_recipient_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^\\s@][^\\s.@]*\\.[^\\s@]+$", "u");
 
 /**
  * Check the field rules of checkout.v1.NotificationSent, also inside the messages it contains. Returns every violation, each with its field path in proto names (`items[1].quantity`); empty means valid.
@@ -82,8 +82,7 @@ export function checkNotificationSent(m: NotificationSent, path: string, out: Fi
     if (v.length > 0) {
       if (v.length > 254 && codePointLength(v) > 254) {
         (out ??= []).push({ path: path + "recipient_email", rule: "max_len", message: "must be at most 254 characters long" });
-      }
-      if (!PATTERN_NotificationSent_recipient_email.test(v)) {
+      } else if (!PATTERN_NotificationSent_recipient_email.test(v)) {
         (out ??= []).push({ path: path + "recipient_email", rule: "pattern", message: "must match ^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" });
       }
     }

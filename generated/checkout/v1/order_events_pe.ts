@@ -41,7 +41,7 @@ export type OrderPlacedValid = OrderPlaced & {
   placedAt: Timestamp;
 };
 
-const PATTERN_OrderPlaced_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "u");
+const PATTERN_OrderPlaced_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^\\s@][^\\s.@]*\\.[^\\s@]+$", "u");
 
 /**
  * Check the field rules of checkout.v1.OrderPlaced, also inside the messages it contains. Returns every violation, each with its field path in proto names (`items[1].quantity`); empty means valid.
@@ -86,8 +86,7 @@ export function checkOrderPlaced(m: OrderPlaced, path: string, out: FieldViolati
     if (v.length > 0) {
       if (v.length > 254 && codePointLength(v) > 254) {
         (out ??= []).push({ path: path + "customer_email", rule: "max_len", message: "must be at most 254 characters long" });
-      }
-      if (!PATTERN_OrderPlaced_customer_email.test(v)) {
+      } else if (!PATTERN_OrderPlaced_customer_email.test(v)) {
         (out ??= []).push({ path: path + "customer_email", rule: "pattern", message: "must match ^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" });
       }
     }
@@ -160,7 +159,7 @@ export type OrderConfirmedValid = OrderConfirmed & {
   confirmedAt: Timestamp;
 };
 
-const PATTERN_OrderConfirmed_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "u");
+const PATTERN_OrderConfirmed_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^\\s@][^\\s.@]*\\.[^\\s@]+$", "u");
 
 /**
  * Check the field rules of checkout.v1.OrderConfirmed, also inside the messages it contains. Returns every violation, each with its field path in proto names (`items[1].quantity`); empty means valid.
@@ -205,8 +204,7 @@ export function checkOrderConfirmed(m: OrderConfirmed, path: string, out: FieldV
     if (v.length > 0) {
       if (v.length > 254 && codePointLength(v) > 254) {
         (out ??= []).push({ path: path + "customer_email", rule: "max_len", message: "must be at most 254 characters long" });
-      }
-      if (!PATTERN_OrderConfirmed_customer_email.test(v)) {
+      } else if (!PATTERN_OrderConfirmed_customer_email.test(v)) {
         (out ??= []).push({ path: path + "customer_email", rule: "pattern", message: "must match ^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" });
       }
     }
@@ -283,7 +281,7 @@ export type OrderCancelledValid = OrderCancelled & {
   cancelledAt: Timestamp;
 };
 
-const PATTERN_OrderCancelled_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "u");
+const PATTERN_OrderCancelled_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^\\s@][^\\s.@]*\\.[^\\s@]+$", "u");
 
 /**
  * Check the field rules of checkout.v1.OrderCancelled, also inside the messages it contains. Returns every violation, each with its field path in proto names (`items[1].quantity`); empty means valid.
@@ -328,8 +326,7 @@ export function checkOrderCancelled(m: OrderCancelled, path: string, out: FieldV
     if (v.length > 0) {
       if (v.length > 254 && codePointLength(v) > 254) {
         (out ??= []).push({ path: path + "customer_email", rule: "max_len", message: "must be at most 254 characters long" });
-      }
-      if (!PATTERN_OrderCancelled_customer_email.test(v)) {
+      } else if (!PATTERN_OrderCancelled_customer_email.test(v)) {
         (out ??= []).push({ path: path + "customer_email", rule: "pattern", message: "must match ^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" });
       }
     }

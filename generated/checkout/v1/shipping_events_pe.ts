@@ -38,7 +38,7 @@ export type OrderReadyForShippingValid = OrderReadyForShipping & {
   readyAt: Timestamp;
 };
 
-const PATTERN_OrderReadyForShipping_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "u");
+const PATTERN_OrderReadyForShipping_customer_email = /*@__PURE__*/ new RegExp("^[^@\\s]+@[^\\s@][^\\s.@]*\\.[^\\s@]+$", "u");
 
 /**
  * Check the field rules of checkout.v1.OrderReadyForShipping, also inside the messages it contains. Returns every violation, each with its field path in proto names (`items[1].quantity`); empty means valid.
@@ -94,8 +94,7 @@ export function checkOrderReadyForShipping(m: OrderReadyForShipping, path: strin
     if (v.length > 0) {
       if (v.length > 254 && codePointLength(v) > 254) {
         (out ??= []).push({ path: path + "customer_email", rule: "max_len", message: "must be at most 254 characters long" });
-      }
-      if (!PATTERN_OrderReadyForShipping_customer_email.test(v)) {
+      } else if (!PATTERN_OrderReadyForShipping_customer_email.test(v)) {
         (out ??= []).push({ path: path + "customer_email", rule: "pattern", message: "must match ^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$" });
       }
     }
