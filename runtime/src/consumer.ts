@@ -45,10 +45,14 @@ export const DeadLetterAttribute = {
 /**
  * The attribute a replayed dead letter carries: the one subscription it is
  * for. Every consumer of the topic receives the replay (a topic cannot
- * publish to one subscription); the consumer of any other subscription acks
- * it as `filtered` without running its handler, so only the subscription
- * that failed processes it again. The original `ce-id` is kept, so that
- * subscription's inbox still recognises an event it did process.
+ * publish to one subscription), and the marker decides nothing: anyone with
+ * publish rights can set it, so skipping on it would let a forged or copied
+ * marker make every other subscription drop an event it never saw. The
+ * replay keeps the original `ce-id`, so a subscription with an inbox that
+ * processed the event finds it claimed and acks it as a `duplicate`; one that
+ * never did processes it (and logs the marker as misdirected); a
+ * subscription without a store is at least once and handles it again. The
+ * marker is logged and reported in {@link DeliveryOutcome.replayFor}.
  */
 export const REPLAY_FOR_ATTRIBUTE = "protoevents-replay-for";
 
@@ -138,9 +142,7 @@ export function withTransaction<Desc extends DescMessage, DB, Extra extends obje
  * How one delivery ended: `acked` after the handler succeeded; `duplicate`
  * when the inbox already held the event, acked without running the handler;
  * `nacked` for redelivery; `dead-lettered`; `filtered` when it was another
- * event type of a shared topic, or a dead letter replayed for another
- * subscription ({@link REPLAY_FOR_ATTRIBUTE}), acked without running the
- * handler.
+ * event type of a shared topic, acked without running the handler.
  */
 export type DeliveryResult = "acked" | "duplicate" | "nacked" | "dead-lettered" | "filtered";
 
@@ -154,6 +156,8 @@ export interface DeliveryOutcome {
   readonly deliveryAttempt: number;
   /** Why it was nacked or dead-lettered. */
   readonly error?: ProtoeventsError;
+  /** The subscription a replay was marked for ({@link REPLAY_FOR_ATTRIBUTE}), when it carried the marker. */
+  readonly replayFor?: string;
 }
 
 /** Options of {@link startConsumer}. */
@@ -236,9 +240,8 @@ interface KeyState {
  * Start consuming: open each binding's subscription and dispatch every
  * message to its handler.
  *
- * For each message: events of a sibling type on a shared topic, and dead
- * letters replayed for another subscription, are acked untouched (Pub/Sub's
- * own filter would have dropped the former); the envelope and
+ * For each message: events of a sibling type on a shared topic are acked
+ * untouched (Pub/Sub's own filter would have dropped them); the envelope and
  * payload are decoded and the field rules checked — a failure there is
  * permanent and goes straight to the subscription's dead-letter topic with
  * the reason in attributes, then is acked; the handler runs — success acks,
@@ -287,14 +290,16 @@ export function startConsumer(
     result: DeliveryResult,
     error?: ProtoeventsError,
   ): DeliveryOutcome {
-    const base = {
+    const replayFor = message.attributes[REPLAY_FOR_ATTRIBUTE];
+    return {
       subscription: binding.subscription.name,
       result,
       eventId: message.attributes["ce-id"],
       eventType: message.attributes["ce-type"],
       deliveryAttempt: message.deliveryAttempt,
+      ...(error === undefined ? {} : { error }),
+      ...(replayFor === undefined ? {} : { replayFor }),
     };
-    return error === undefined ? base : { ...base, error };
   }
 
   function report(
@@ -416,10 +421,6 @@ export function startConsumer(
     if (type !== undefined && sub.siblingTypes.has(type)) {
       return filtered(binding, message, "another event type of the topic");
     }
-    const replayFor = attributes[REPLAY_FOR_ATTRIBUTE];
-    if (replayFor !== undefined && replayFor !== sub.name) {
-      return filtered(binding, message, `a dead letter replayed for ${replayFor}`);
-    }
     const tracer = getTracer();
     if (tracer === undefined) {
       return (await handle(binding, message)).result;
@@ -476,6 +477,25 @@ export function startConsumer(
           return true;
         });
         result = fresh ? "acked" : "duplicate";
+      }
+      const replayFor = message.attributes[REPLAY_FOR_ATTRIBUTE];
+      if (replayFor !== undefined && replayFor !== sub.name) {
+        if (result === "acked" && store !== undefined) {
+          // The marker says another subscription failed an event every other one
+          // handled; this one never claimed it. Forged, copied or misdirected:
+          // processed, and said so.
+          eventLog.warn(
+            { op: "replay", replayFor, result },
+            `processed an event replayed for ${replayFor} that ${sub.name} had never processed: the replay marker was forged, copied or misdirected`,
+          );
+        } else {
+          eventLog.info(
+            { op: "replay", replayFor, result },
+            store === undefined
+              ? `handled an event replayed for ${replayFor} again (at least once: no inbox here)`
+              : `acked an event replayed for ${replayFor}: this subscription had processed it`,
+          );
+        }
       }
       if (options.beforeAck !== undefined) {
         options.beforeAck(outcomeOf(binding, message, result));

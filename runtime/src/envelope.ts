@@ -86,8 +86,40 @@ export interface EncodeOptions {
   readonly time?: Date | string | undefined;
   /** W3C trace context to propagate. */
   readonly traceparent?: string | undefined;
-  /** Extra attributes. They cannot override the envelope's own attributes. */
+  /**
+   * Extra attributes, e.g. for subscription filters. Names that belong to
+   * the envelope, to protoevents or to Pub/Sub (see
+   * {@link isReservedAttribute}) are refused.
+   */
   readonly attributes?: Readonly<Record<string, string>> | undefined;
+}
+
+/**
+ * Whether an attribute name is not the producer's to set: the CloudEvents
+ * envelope (`ce-*`, `content-type`), trace context (`traceparent`,
+ * `tracestate`), protoevents' own bookkeeping (`protoevents-*`, which decides
+ * how dead letters are replayed) and what Pub/Sub reserves (`goog*`).
+ */
+export function isReservedAttribute(name: string): boolean {
+  const lower = name.toLowerCase();
+  return (
+    lower.startsWith("ce-") ||
+    lower.startsWith("protoevents-") ||
+    lower.startsWith("goog") ||
+    lower === "content-type" ||
+    lower === "traceparent" ||
+    lower === "tracestate"
+  );
+}
+
+function checkExtraAttributes(attributes: Readonly<Record<string, string>>): void {
+  const reserved = Object.keys(attributes).filter(isReservedAttribute);
+  if (reserved.length > 0) {
+    throw new ProtoeventsError(
+      Code.InvalidArgument,
+      `attribute${reserved.length === 1 ? "" : "s"} ${reserved.map((n) => JSON.stringify(n)).join(", ")} cannot be set by a producer: ce-*, content-type, traceparent, tracestate, protoevents-* and goog* belong to the envelope, to protoevents and to Pub/Sub; choose another name`,
+    );
+  }
 }
 
 /** A decoded event with its envelope. */
@@ -139,7 +171,9 @@ export function encodeEvent<Desc extends DescMessage>(
     "ce-dataschema": contract.dataschema,
     "content-type": ContentType[contract.encoding],
   };
-  // Extra attributes never override the envelope's.
+  if (options.attributes !== undefined) {
+    checkExtraAttributes(options.attributes);
+  }
   const attributes =
     options.attributes === undefined ? envelope : { ...options.attributes, ...envelope };
   if (contract.subject !== undefined) {

@@ -61,6 +61,7 @@ export {
   type EventJsonView,
   formatViolations,
   type IncomingMessage,
+  isReservedAttribute,
   type OutgoingMessage,
   REDACTED,
   redactedJson,

@@ -50,7 +50,7 @@ export interface PublishOptions {
    * context, when a tracer provider is registered
    */
   readonly traceparent?: string | undefined;
-  /** Extra attributes, e.g. for subscription filters. Envelope attributes win on conflict. */
+  /** Extra attributes, e.g. for subscription filters; reserved names (`ce-*`, `protoevents-*`, …) are refused. */
   readonly attributes?: Readonly<Record<string, string>> | undefined;
 }
 
@@ -196,21 +196,27 @@ export function createEventPublisher(
         }
       }
       const traceparent = publishOptions?.traceparent ?? activeTraceparent();
-      const message = encodeEvent(
-        contract,
-        event,
-        publishOptions === undefined
-          ? traceparent === undefined
-            ? defaultEncodeOptions
-            : { source, traceparent }
-          : {
-              source,
-              id: publishOptions.id,
-              time: publishOptions.time,
-              traceparent,
-              attributes: publishOptions.attributes,
-            },
-      );
+      let message: OutgoingMessage;
+      try {
+        message = encodeEvent(
+          contract,
+          event,
+          publishOptions === undefined
+            ? traceparent === undefined
+              ? defaultEncodeOptions
+              : { source, traceparent }
+            : {
+                source,
+                id: publishOptions.id,
+                time: publishOptions.time,
+                traceparent,
+                attributes: publishOptions.attributes,
+              },
+        );
+      } catch (error) {
+        // A reserved attribute: refused like a broken rule, as a rejection.
+        return Promise.reject(ProtoeventsError.from(error));
+      }
       return send(contract, topicFor(contract), message);
     },
 

@@ -1,4 +1,5 @@
 import { create, equals } from "@bufbuild/protobuf";
+import { PubSub } from "@google-cloud/pubsub";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type {
   OrderSagaServiceHandlers,
@@ -21,6 +22,7 @@ import { registry } from "../../generated/protoevents_registry.js";
 import type { EventContract } from "../../runtime/src/contract.js";
 import { decodeEvent, encodeEvent, REDACTED, toJsonView } from "../../runtime/src/envelope.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
+import { createEventPublisher } from "../../runtime/src/publisher.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { sampleOf } from "../helpers/sample.js";
 
@@ -86,18 +88,52 @@ describe("OrderPlaced envelope", () => {
     expect(ORDER_PLACED_TYPE).toBe("checkout.v1.OrderPlaced");
   });
 
-  it("should keep a given event id, time and extra attributes but never let them override the envelope", () => {
+  it("should keep a given event id, time and extra attributes", () => {
     const event = create(OrderPlacedSchema, validOrderPlaced());
     const message = encodeOrderPlaced(event, {
       source: "order",
       id: "evt-1",
       time: new Date("2026-01-02T03:04:05Z"),
-      attributes: { region: "eu", "ce-type": "forged" },
+      attributes: { region: "eu" },
     });
     expect(message.attributes["ce-id"]).toBe("evt-1");
     expect(message.attributes["ce-time"]).toBe("2026-01-02T03:04:05.000Z");
     expect(message.attributes.region).toBe("eu");
     expect(message.attributes["ce-type"]).toBe("checkout.v1.OrderPlaced");
+  });
+
+  it.each([
+    "ce-type",
+    "CE-ID",
+    "content-type",
+    "traceparent",
+    "protoevents-replay-for",
+    "protoevents-dead-letter-reason",
+    "googclient_schemaname",
+  ])("should refuse the reserved attribute %s from a producer, naming it", (name) => {
+    const event = create(OrderPlacedSchema, validOrderPlaced());
+    let error: unknown;
+    try {
+      encodeOrderPlaced(event, { source: "order", attributes: { region: "eu", [name]: "x" } });
+    } catch (e) {
+      error = e;
+    }
+    expect(isProtoeventsError(error) && error.code).toBe(Code.InvalidArgument);
+    expect((error as Error).message).toContain(
+      `attribute ${JSON.stringify(name)} cannot be set by a producer`,
+    );
+  });
+
+  it("should reject a publish with a reserved attribute before anything is sent", async () => {
+    // No emulator: the publish must fail before it would reach Pub/Sub.
+    const publisher = createEventPublisher(new PubSub({ projectId: "never-contacted" }), {
+      source: "order",
+    });
+    await expect(
+      publisher.publish(OrderPlacedEvent, validOrderPlaced(), {
+        attributes: { "protoevents-replay-for": "payment.charge-order" },
+      }),
+    ).rejects.toMatchObject({ code: Code.InvalidArgument });
   });
 
   it("should decode what it encodes, with the envelope", () => {

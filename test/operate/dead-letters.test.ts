@@ -30,6 +30,7 @@ import type { Envelope } from "../../runtime/src/envelope.js";
 import { Code, isProtoeventsError, PermanentError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
 import type { Store } from "../../runtime/src/store/store.js";
+import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { testPubSub, waitFor } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
@@ -94,7 +95,7 @@ async function listUntil(
 }
 
 describe("dead-letter tooling on the emulator", () => {
-  it("should list a poison message by reason, then replay it after the fix to only the failing subscription, processed once", async () => {
+  it("should list a poison message by reason, then replay it after the fix: processed again only where it failed", async () => {
     const flaky = fastSubscription("test.flaky");
     const healthy = fastSubscription("test.healthy");
     const contracts = registryWith(flaky, healthy);
@@ -124,7 +125,8 @@ describe("dead-letter tooling on the emulator", () => {
       startConsumer(
         pubsub,
         [bindHandler(healthy, (event) => void healthyRuns.push(event.orderId))],
-        { onDelivery: (o) => healthyOutcomes.push(o) },
+        // With an inbox: the replay is a duplicate there.
+        { store, onDelivery: (o) => healthyOutcomes.push(o) },
       ),
     );
     const publisher = createOrderSagaServicePublisher(pubsub);
@@ -214,17 +216,19 @@ describe("dead-letter tooling on the emulator", () => {
     await waitFor("the replay handled by the failing subscription", () =>
       flakyRuns.some((r) => r.orderId === "ord-poison"),
     );
-    await waitFor("the replay filtered by the healthy subscription", () =>
-      healthyOutcomes.some((o) => o.result === "filtered" && o.eventId === poison.id),
+    await waitFor("the replay recognised by the healthy subscription's inbox", () =>
+      healthyOutcomes.some((o) => o.result === "duplicate" && o.eventId === poison.id),
     );
     const replayed = flakyRuns.find((r) => r.orderId === "ord-poison");
     expect(replayed?.envelope.id).toBe(poison.id);
     expect(replayed?.envelope.orderingKey).toBe("ord-poison");
     // The healthy subscription handled the original once and never the replay.
     expect(healthyRuns.filter((id) => id === "ord-poison")).toHaveLength(1);
-    expect(healthyOutcomes.filter((o) => o.eventId === poison.id).map((o) => o.result)).toEqual([
-      "acked",
-      "filtered",
+    expect(
+      healthyOutcomes.filter((o) => o.eventId === poison.id).map((o) => [o.result, o.replayFor]),
+    ).toEqual([
+      ["acked", undefined],
+      ["duplicate", "test.flaky"],
     ]);
     // Acked in the dead-letter subscription: gone.
     expect(summaryOf(await listDeadLetters(pubsub, contracts), "test.flaky").count).toBe(0);
@@ -243,6 +247,59 @@ describe("dead-letter tooling on the emulator", () => {
       flakyOutcomes.some((o) => o.result === "duplicate" && o.eventId === poison.id),
     );
     expect(flakyRuns.filter((r) => r.orderId === "ord-poison")).toHaveLength(1);
+  });
+
+  it("should never drop an event for a replay marker anyone could forge: every subscription processes what it never saw", async () => {
+    const marked = fastSubscription("test.marked");
+    const other = fastSubscription("test.other");
+    const loose = fastSubscription("test.loose");
+    const contracts = registryWith(marked, other, loose);
+    const pubsub = await provisioned(contracts);
+    const store = await sqliteStore();
+    const { logger, lines } = captureLogs("info");
+    const runs: Record<string, string[]> = { marked: [], other: [], loose: [] };
+    const outcomes: DeliveryOutcome[] = [];
+    const onDelivery = (o: DeliveryOutcome) => outcomes.push(o);
+    track(
+      startConsumer(
+        pubsub,
+        [
+          bindHandler(marked, (e) => void runs.marked?.push(e.orderId)),
+          bindHandler(other, (e) => void runs.other?.push(e.orderId)),
+        ],
+        { store, logger, onDelivery },
+      ),
+    );
+    track(
+      startConsumer(pubsub, [bindHandler(loose, (e) => void runs.loose?.push(e.orderId))], {
+        logger,
+        onDelivery,
+      }),
+    );
+    // A producer (or anyone with publish rights) sets the marker on an event nobody has seen.
+    const forged = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced("ord-forged")), {
+      source: "order",
+    });
+    await pubsub.topic("checkout.order-placed").publishMessage({
+      data: forged.data,
+      attributes: { ...forged.attributes, [REPLAY_FOR_ATTRIBUTE]: "test.marked" },
+    });
+    await waitFor("every subscription handling the event", () =>
+      ["marked", "other", "loose"].every((name) => runs[name]?.includes("ord-forged")),
+    );
+    expect(outcomes.map((o) => [o.subscription, o.result, o.replayFor]).sort()).toEqual([
+      ["test.loose", "acked", "test.marked"],
+      ["test.marked", "acked", "test.marked"],
+      ["test.other", "acked", "test.marked"],
+    ]);
+    logger.flush();
+    const warned = lines().filter((l) => l.op === "replay" && l.level === 40);
+    expect(warned.map((l) => [l.subscription, l.msg])).toEqual([
+      [
+        "test.other",
+        "processed an event replayed for test.marked that test.other had never processed: the replay marker was forged, copied or misdirected",
+      ],
+    ]);
   });
 
   it("should group exhausted retries by Pub/Sub's delivery count, show undecodable messages as bytes and replay by event id", async () => {

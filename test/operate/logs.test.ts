@@ -1,6 +1,5 @@
 import { create } from "@bufbuild/protobuf";
 import type { PubSub } from "@google-cloud/pubsub";
-import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { AddressSchema } from "../../generated/checkout/v1/common_pb.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
@@ -15,11 +14,11 @@ import {
   type DeliveryOutcome,
   startConsumer,
 } from "../../runtime/src/consumer.js";
-import type { Logger } from "../../runtime/src/logger.js";
 import { createOutboxSink, startOutboxRelay } from "../../runtime/src/outbox.js";
 import { provision } from "../../runtime/src/provision.js";
 import { createEventPublisher } from "../../runtime/src/publisher.js";
 import { activeTraceparent } from "../../runtime/src/tracing.js";
+import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { testPubSub, waitFor } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
@@ -31,32 +30,6 @@ afterEach(async () => {
     await cleanup();
   }
 });
-
-/** A pino logger writing into memory, as a service's logger would write to stdout. */
-function capture(level: string): { logger: Logger; text: () => string; lines: () => LogLine[] } {
-  const chunks: string[] = [];
-  const logger = pino(
-    { level, base: { service: "test" } },
-    { write: (c: string) => chunks.push(c) },
-  );
-  const text = () => chunks.join("");
-  return {
-    logger,
-    text,
-    lines: () =>
-      text()
-        .split("\n")
-        .filter((l) => l !== "")
-        .map((l) => JSON.parse(l) as LogLine),
-  };
-}
-
-interface LogLine {
-  readonly level: number;
-  readonly msg: string;
-  readonly op?: string;
-  readonly [field: string]: unknown;
-}
 
 /** Personal data of the test orders: none of it may ever reach a log line. */
 const PII = ["jane.doe@example.com", "tok_secret_4242", "Jane Doe", "221B Baker Street", "NW1 6XE"];
@@ -92,7 +65,7 @@ function track(consumer: Consumer): Consumer {
 describe("structured per-message logs", () => {
   it("should log publish, receive, ack, nack and dead-letter with event id, type, subscription and subject, and never a pii field", async () => {
     const { pubsub, name } = await provisioned("test.logs");
-    const { logger, text, lines } = capture("debug");
+    const { logger, text, lines } = captureLogs("debug");
     const outcomes: DeliveryOutcome[] = [];
     let failOnce = true;
     track(
@@ -234,7 +207,7 @@ describe("structured per-message logs", () => {
 
   it("should write no per-message line below debug and no traceparent without a tracer provider", async () => {
     const { pubsub, name } = await provisioned("test.quiet");
-    const { logger, lines } = capture("info");
+    const { logger, lines } = captureLogs("info");
     const traceparents: Array<string | undefined> = [];
     const outcomes: DeliveryOutcome[] = [];
     track(
