@@ -54,4 +54,29 @@ describe("protoevents CLI", () => {
       "protoevents: [invalid_argument] no contract registry at nope/registry.ts (--registry): pass the protoevents_registry.ts that protoc-gen-protoevents writes",
     );
   });
+
+  it("should name a real Google Cloud project and change nothing there without --yes", async () => {
+    const real = {
+      PUBSUB_EMULATOR_HOST: undefined,
+      PUBSUB_PROJECT_ID: undefined,
+      GOOGLE_CLOUD_PROJECT: "acme-prod",
+    };
+    const provision = await run(["provision"], { env: real });
+    expect(provision.code).toBe(1);
+    expect(provision.stderr).toContain(
+      "provision: target is real Pub/Sub (pubsub.googleapis.com), Google Cloud project acme-prod",
+    );
+    expect(provision.stderr).toContain(
+      "protoevents: [invalid_argument] provision would change real Pub/Sub (pubsub.googleapis.com), Google Cloud project acme-prod: see the plan with --dry-run, then run it again with --yes",
+    );
+    const replay = await run(["dlq", "replay", "--all"], { env: real });
+    expect(replay.code).toBe(1);
+    expect(replay.stderr).toContain(
+      "[invalid_argument] dlq replay would change real Pub/Sub (pubsub.googleapis.com), Google Cloud project acme-prod",
+    );
+    // On an emulator the same commands go ahead, saying where.
+    const local = await protoevents(["provision", "--project", `yes-${process.pid}`]);
+    expect(local.code).toBe(0);
+    expect(local.stderr).toMatch(/provision: target is the Pub\/Sub emulator at 127\.0\.0\.1:\d+/);
+  });
 });

@@ -14,6 +14,7 @@ import type {
 import { DEFAULT_DEAD_LETTER_LIMIT } from "@protoevents/runtime/defaults";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { confirmTarget, targetOf } from "./target.js";
 
 /** What the dlq commands need from the CLI that registers them. */
 export interface DlqCommandDeps {
@@ -38,6 +39,7 @@ interface SelectOptions extends CommonOptions {
 interface ReplayCommandOptions extends SelectOptions {
   readonly all?: boolean;
   readonly dryRun?: boolean;
+  readonly yes?: boolean;
 }
 
 function positiveInteger(value: string): number {
@@ -257,20 +259,24 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
       dlq
         .command("replay")
         .description(
-          "republish dead letters to their topic for the one subscription that failed (attribute " +
-            "protoevents-replay-for; other subscriptions ack it unprocessed), keeping ce-id so inboxes " +
-            "deduplicate; each is acked in the dead-letter subscription only after the republish is confirmed",
+          "republish dead letters to their topic for the subscription that failed (attribute " +
+            "protoevents-replay-for), keeping ce-id so the inboxes of subscriptions that processed the event " +
+            "ack it as a duplicate; each is acked in the dead-letter subscription only after the republish is confirmed",
         ),
     ),
   )
     .option("--all", "replay every dead letter read (of the --subscription ones, if given)")
     .option("--dry-run", "print what would be replayed; publish and ack nothing")
+    .option("--yes", "replay on real Pub/Sub (outside an emulator it is refused without)")
     .action(async (options: ReplayCommandOptions) => {
       if (options.all !== true && options.reason === undefined && options.eventId === undefined) {
         throw new ProtoeventsError(
           Code.InvalidArgument,
           "say which dead letters to replay: --all, --reason <reason> or --event-id <id...>",
         );
+      }
+      if (options.dryRun !== true) {
+        confirmTarget("dlq replay", targetOf(options), options.yes === true);
       }
       const report = await withPubSub(options, deps, (pubsub, registry, { replayDeadLetters }) =>
         replayDeadLetters(pubsub, registry, {

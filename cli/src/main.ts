@@ -14,6 +14,7 @@ import { registerDlqCommand } from "./dlq.js";
 import { bufGenerate, checkModule, foreignOptionsProto, writeOptionsProto } from "./generate.js";
 import { formatInit, runInit } from "./init.js";
 import { loadRegistry } from "./registry.js";
+import { confirmTarget, targetOf } from "./target.js";
 
 export { type Config, loadConfig } from "./config.js";
 export { loadRegistry } from "./registry.js";
@@ -109,14 +110,25 @@ function buildProgram(): Command {
       .description(
         "create or update topics, subscriptions and dead-letter topics from the contracts",
       )
-      .option("--dry-run", "print the plan without changing anything", false),
+      .option("--dry-run", "print the plan without changing anything", false)
+      .option(
+        "--yes",
+        "apply the plan to real Pub/Sub (outside an emulator it is refused without)",
+      ),
   ).action(
     async (options: {
       dryRun: boolean;
+      yes?: boolean;
       registry?: string;
       project?: string;
       emulatorHost?: string;
     }) => {
+      const target = targetOf(options);
+      if (options.dryRun) {
+        process.stderr.write(`provision --dry-run: target is ${target.description}\n`);
+      } else {
+        confirmTarget("provision", target, options.yes === true);
+      }
       const registry = await loadRegistry(loadConfig(), options.registry);
       const { createPubSub, formatPlan, provision } = await import("@protoevents/runtime");
       const pubsub = createPubSub(connectionOptions(options));

@@ -261,12 +261,30 @@ export function decodeEvent<Desc extends DescMessage>(
     if (cause instanceof ProtoeventsError) {
       throw cause;
     }
+    // Not the cause: its message (kept by loggers and error reporters) may quote the payload.
     throw new ProtoeventsError(
       Code.DecodeFailed,
-      `payload of ${contract.type} event ${envelope.id} cannot be decoded as ${mediaType}: ${(cause as Error).message}`,
-      { cause },
+      `payload of ${contract.type} event ${envelope.id} cannot be decoded as ${mediaType}: ${withoutPersonalData(contract, (cause as Error).message)}`,
     );
   }
+}
+
+/** `cannot decode field <message>.<field> from JSON: …`, as protobuf-es words a field it cannot read. */
+const JSON_FIELD_ERROR = /^cannot decode field ([\w.]+)\.(\w+) from JSON: /;
+
+/**
+ * A decoding error's message without values that may be personal data.
+ * protobuf-es quotes the offending value (`expected string, got 12345`) and
+ * V8 quotes the start of text that is not JSON at all; the field's name and
+ * the kind of mistake stay, the value of a `pii` field and any quoted text go.
+ */
+function withoutPersonalData(contract: EventContract, message: string): string {
+  const text = message.replace(/, ".*" is not valid JSON$/s, ": the payload is not JSON");
+  const field = JSON_FIELD_ERROR.exec(text);
+  if (field !== null && contract.piiFields.has(`${field[1]}.${field[2]}`)) {
+    return `${field[0]}its value does not fit the field's type (${REDACTED}: the field is pii)`;
+  }
+  return text;
 }
 
 /**

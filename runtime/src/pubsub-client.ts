@@ -2,7 +2,11 @@ import { PubSub } from "@google-cloud/pubsub";
 
 /** Where a Pub/Sub client connects. */
 export interface PubSubConnectionOptions {
-  /** The Google Cloud project id. Default: `PUBSUB_PROJECT_ID`, then `GOOGLE_CLOUD_PROJECT`, then `protoevents-local`. */
+  /**
+   * The Google Cloud project id. Default: `PUBSUB_PROJECT_ID`, then
+   * `GOOGLE_CLOUD_PROJECT`; then, on an emulator, `protoevents-local`, and
+   * on real Pub/Sub the project the Application Default Credentials name.
+   */
   readonly projectId?: string;
   /**
    * `host:port` of a Pub/Sub emulator. Default: `PUBSUB_EMULATOR_HOST`. When
@@ -21,17 +25,15 @@ export const LOCAL_PROJECT_ID = "protoevents-local";
  * then runs against both.
  */
 export function createPubSub(options: PubSubConnectionOptions = {}): PubSub {
-  const projectId =
-    options.projectId ??
-    process.env.PUBSUB_PROJECT_ID ??
-    process.env.GOOGLE_CLOUD_PROJECT ??
-    LOCAL_PROJECT_ID;
+  const named =
+    options.projectId ?? process.env.PUBSUB_PROJECT_ID ?? process.env.GOOGLE_CLOUD_PROJECT;
   const emulatorHost = options.emulatorHost ?? process.env.PUBSUB_EMULATOR_HOST;
   if (emulatorHost === undefined || emulatorHost === "") {
-    return new PubSub({ projectId });
+    // Never a made-up project on real Pub/Sub: the credentials' own, unless one is named.
+    return new PubSub(named === undefined ? {} : { projectId: named });
   }
   return new PubSub({
-    projectId,
+    projectId: named ?? LOCAL_PROJECT_ID,
     apiEndpoint: emulatorHost,
     emulatorMode: true,
     // Without an explicit universe the auth library probes the GCE metadata

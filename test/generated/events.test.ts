@@ -173,6 +173,52 @@ describe("OrderPlaced envelope", () => {
     }
   });
 
+  it.each([
+    [
+      "a pii field of the wrong type",
+      '{"customerEmail": 4242424242}',
+      "4242424242",
+      "cannot decode field checkout.v1.OrderPlaced.customer_email from JSON: its value does not fit the field's type ([redacted]: the field is pii)",
+    ],
+    ["text that is not JSON", "ada@example.com", "ada@example.com", "the payload is not JSON"],
+  ])(
+    "should name the field but never quote personal data when %s fails to decode",
+    (_, data, secret, said) => {
+      const message = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced()), {
+        source: "order",
+      });
+      const json = {
+        ...message,
+        attributes: { ...message.attributes, "content-type": "application/json" },
+        data: Buffer.from(data),
+      };
+      let error: unknown;
+      try {
+        decodeOrderPlaced(json);
+      } catch (e) {
+        error = e;
+      }
+      expect(isProtoeventsError(error) && error.code).toBe(Code.DecodeFailed);
+      const text = `${(error as Error).message} ${JSON.stringify(error, Object.getOwnPropertyNames(error))}`;
+      expect(text).toContain(said);
+      expect(text).not.toContain(secret);
+    },
+  );
+
+  it("should keep the value of a field that is not pii in a decoding error", () => {
+    const message = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced()), {
+      source: "order",
+    });
+    const json = {
+      ...message,
+      attributes: { ...message.attributes, "content-type": "application/json" },
+      data: Buffer.from('{"total": {"amountMinor": "twelve"}}'),
+    };
+    expect(() => decodeOrderPlaced(json)).toThrow(
+      "cannot decode field checkout.v1.Money.amount_minor from JSON: expected bigint (int64): twelve out of range",
+    );
+  });
+
   it("should refuse a message without ce-id as not a CloudEvent", () => {
     expect(() =>
       decodeOrderPlaced({ data: Buffer.alloc(0), attributes: { "ce-type": ORDER_PLACED_TYPE } }),
