@@ -6,19 +6,17 @@
  * change. Seeded from `products.json` at start.
  */
 import { readFile } from "node:fs/promises";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Code as ConnectCode, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Logger, Store } from "@protoevents/runtime";
 import { Code, ProtoeventsError } from "@protoevents/runtime";
 import type { Kysely } from "kysely";
 import { catalogServiceOutbox } from "../../generated/checkout/v1/applications_pe.js";
 import { type ProductSchema, ProductService } from "../../generated/checkout/v1/catalog_api_pb.js";
-import type { Closable, ServiceDefinition } from "../lib/run-service.js";
+import { apiAccessFromEnv, portFromEnv, startConnectServer } from "../lib/connect-server.js";
+import type { ServiceDefinition } from "../lib/run-service.js";
 import { type ProductFields, parseSeed, sameProduct, validateUpsertRequest } from "./products.js";
 
 /**
@@ -290,77 +288,14 @@ export async function seedCatalog(
 }
 
 /** `PRODUCT_API_PORT` as a port number. */
-export function productApiPort(env: NodeJS.ProcessEnv): number {
-  const raw = env.PRODUCT_API_PORT;
-  if (raw === undefined || raw === "") {
-    return DEFAULT_PRODUCT_API_PORT;
-  }
-  const port = Number(raw);
-  if (!/^\d+$/.test(raw) || port > 65_535) {
-    throw new ProtoeventsError(
-      Code.InvalidArgument,
-      `PRODUCT_API_PORT must be a port number from 0 to 65535 (0: any free port), got ${JSON.stringify(raw)}`,
-    );
-  }
-  return port;
-}
-
-/** How long a stopping server waits for requests in flight before dropping their connections. */
-const SERVER_CLOSE_GRACE_MS = 5_000;
-
-/** A listening HTTP server for a Connect service. */
-export interface ProductApiServer extends Closable {
-  /** The port it listens on (the free port chosen when asked for 0). */
-  readonly port: number;
-}
-
-/**
- * Serve `ProductService` over HTTP/1.1 (Connect, gRPC-Web and gRPC-over-HTTP/1
- * clients) on `port`, all interfaces. Closing stops accepting connections,
- * lets requests in flight finish for up to {@link SERVER_CLOSE_GRACE_MS}, then
- * drops what is left.
- */
-export async function startProductApi(
-  service: ServiceImpl<typeof ProductService>,
-  port: number,
-): Promise<ProductApiServer> {
-  const server = http.createServer(
-    connectNodeAdapter({
-      routes(router) {
-        router.service(ProductService, service);
-      },
-    }),
-  );
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  return {
-    port: address.port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        const force = setTimeout(() => server.closeAllConnections(), SERVER_CLOSE_GRACE_MS);
-        force.unref();
-        server.close((error) => {
-          clearTimeout(force);
-          if (error === undefined) {
-            resolve();
-          } else {
-            reject(error);
-          }
-        });
-        server.closeIdleConnections();
-      }),
-  };
+export function productApiPort(env: Readonly<Record<string, string | undefined>>): number {
+  return portFromEnv(env, "PRODUCT_API_PORT", DEFAULT_PRODUCT_API_PORT);
 }
 
 /**
  * The catalog service. Environment: `PRODUCT_API_PORT` (default 8081; 0: a
- * free port, reported as `port` in the "service ready" line) and
+ * free port, reported as `port` in the "service ready" line), `API_HOST` and
+ * `API_TOKEN` (see startConnectServer) and
  * `CATALOG_SEED_FILE` (default `services/catalog/products.json`).
  */
 export const definition: ServiceDefinition<CatalogTables> = {
@@ -374,7 +309,14 @@ export const definition: ServiceDefinition<CatalogTables> = {
         : env.CATALOG_SEED_FILE;
     // Seed before serving, so the API never answers from a half-seeded catalog.
     const seeded = await seedCatalog(store, seedFile, log);
-    const server = await startProductApi(createProductService(store, log), port);
+    const service = createProductService(store, log);
+    const server = await startConnectServer({
+      port,
+      ...apiAccessFromEnv(env),
+      routes: (router) => {
+        router.service(ProductService, service);
+      },
+    });
     return {
       closables: [server],
       ready: { port: server.port, products: seeded.products, seeded: seeded.changed },

@@ -25,7 +25,7 @@ import {
 } from "../../generated/checkout/v1/applications_pe.js";
 import { CancellationReason } from "../../generated/checkout/v1/common_pb.js";
 import { OrderService, OrderStatus } from "../../generated/checkout/v1/order_api_pb.js";
-import { portFromEnv, startConnectServer } from "../lib/connect-server.js";
+import { apiAccessFromEnv, portFromEnv, startConnectServer } from "../lib/connect-server.js";
 import type { ServiceDefinition } from "../lib/run-service.js";
 import { nextSequence, sagaStep } from "./decide-saga.js";
 import type { OrderLogEvent } from "./fold-order.js";
@@ -244,6 +244,7 @@ export const definition: ServiceDefinition<OrderTables> = {
       const impl = createOrderServiceImpl({ store, log });
       api = await startConnectServer({
         port,
+        ...apiAccessFromEnv(env),
         routes: (router) => {
           router.service(OrderService, impl);
         },
