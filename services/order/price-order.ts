@@ -18,6 +18,13 @@ export const MAX_LINES = 100;
 /** Units per line, as LineItem's `quantity` allows. */
 export const MAX_QUANTITY = 1000;
 
+/**
+ * The most an order may total, in minor units: what every service holds
+ * exactly (the payments table keeps amounts as JavaScript numbers), far above
+ * any payment limit, so each priced order is either charged or declined.
+ */
+export const MAX_ORDER_TOTAL_MINOR = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Field lengths OrderPlaced allows, so a request that passes here is a valid event. */
 const MAX_ID_LENGTH = 64;
 const MAX_EMAIL_LENGTH = 254;
@@ -124,6 +131,11 @@ export function priceOrder(
       );
       total += BigInt(line.quantity) * product.price.amountMinor;
     }
+  }
+  if (total > MAX_ORDER_TOTAL_MINOR) {
+    problems.push(
+      `lines: the order totals ${total} minor units, more than the ${MAX_ORDER_TOTAL_MINOR} an order can total; order fewer or cheaper items`,
+    );
   }
   // In the request's field order, after lines.
   if (request.shippingAddress === undefined) {

@@ -98,6 +98,9 @@ export function decideCharge(
   return { kind: "approved", paymentId: orderScopedId("pay", request.orderId) };
 }
 
+/** The highest limit: every amount it lets through is held exactly as a JavaScript number. */
+export const MAX_PAYMENT_LIMIT_MINOR = BigInt(Number.MAX_SAFE_INTEGER);
+
 /**
  * The per-order limit from `PAYMENT_LIMIT_MINOR`, or the default when it is
  * unset or empty.
@@ -110,10 +113,10 @@ export function paymentLimitFromEnv(env: Readonly<Record<string, string | undefi
   if (raw === "") {
     return DEFAULT_PAYMENT_LIMIT_MINOR;
   }
-  if (!/^[0-9]{1,18}$/.test(raw)) {
+  if (!/^[0-9]{1,16}$/.test(raw) || BigInt(raw) > MAX_PAYMENT_LIMIT_MINOR) {
     throw new ProtoeventsError(
       Code.InvalidArgument,
-      `${PAYMENT_LIMIT_ENV} must be a whole number of minor units (e.g. 500000 for 5,000.00), got ${JSON.stringify(raw)}`,
+      `${PAYMENT_LIMIT_ENV} must be a whole number of minor units from 0 to ${MAX_PAYMENT_LIMIT_MINOR} (e.g. 500000 for 5,000.00), got ${JSON.stringify(raw)}`,
     );
   }
   return BigInt(raw);

@@ -142,18 +142,19 @@ export function createPaymentHandlers(
     async chargeOrder(event, { tx, publisher, log }) {
       const orderId = event.orderId;
       const amount = event.total;
-      const amountMinor = Number(amount.amountMinor);
-      if (!Number.isSafeInteger(amountMinor)) {
-        throw new PermanentError(
-          `order ${orderId}: total of ${amount.amountMinor} minor units is beyond what the payments table holds exactly`,
-        );
-      }
       // The fake gateway is pure, so deciding before the insert is safe; a real
-      // one would be called with the payment id as its idempotency key.
+      // one would be called with the payment id as its idempotency key. It
+      // decides on the exact amount: one beyond any limit is declined, so every
+      // order ends confirmed or cancelled, whatever its total.
       const decision = decideCharge(
         { orderId, paymentToken: event.paymentToken, amountMinor: amount.amountMinor },
         options.limitMinor,
       );
+      // The limit is at most 2^53 − 1, so an approved amount is held exactly;
+      // a declined one too large for that is kept in the decline reason only.
+      const amountMinor = Number.isSafeInteger(Number(amount.amountMinor))
+        ? Number(amount.amountMinor)
+        : null;
       const at = now();
       const inserted = await insertIfNew(tx, {
         order_id: orderId,

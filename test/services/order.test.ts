@@ -691,6 +691,26 @@ describe("priceOrder", () => {
     expect(priced).toEqual({ kind: "invalid", problems: [problem] });
   });
 
+  it("should refuse an order whose total is beyond what can be charged exactly", () => {
+    const pricey: CatalogProduct = {
+      productId: "sku-yacht",
+      version: 1,
+      name: "Yacht",
+      price: create(MoneySchema, { currencyCode: "EUR", amountMinor: 2n ** 62n }),
+      active: true,
+    };
+    const priced = priceOrder(
+      request({ lines: [{ productId: "sku-yacht", quantity: 4 }] }),
+      new Map([["sku-yacht", pricey]]),
+    );
+    expect(priced).toEqual({
+      kind: "invalid",
+      problems: [
+        `lines: the order totals ${2n ** 64n} minor units, more than the 9007199254740991 an order can total; order fewer or cheaper items`,
+      ],
+    });
+  });
+
   it("should report every problem at once when several fields are wrong", () => {
     const priced = priceOrder(
       request({

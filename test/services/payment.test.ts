@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { PubSub } from "@google-cloud/pubsub";
 import { afterEach, describe, expect, inject, it } from "vitest";
@@ -9,7 +10,7 @@ import {
   type OrderSagaServicePublisher,
   subscribeOrderSagaServiceAtLeastOnce,
 } from "../../generated/checkout/v1/applications_pe.js";
-import { CancellationReason } from "../../generated/checkout/v1/common_pb.js";
+import { CancellationReason, MoneySchema } from "../../generated/checkout/v1/common_pb.js";
 import type { OrderCancelledInput } from "../../generated/checkout/v1/order_events_pe.js";
 import { PaymentDeclineCode } from "../../generated/checkout/v1/payment_events_pb.js";
 import type {
@@ -213,7 +214,7 @@ describe("paymentLimitFromEnv", () => {
     expect(paymentLimitFromEnv({ PAYMENT_LIMIT_MINOR: "25000" })).toBe(25_000n);
   });
 
-  it.each(["5000.00", "-1", "lots"])(
+  it.each(["5000.00", "-1", "lots", "9007199254740992"])(
     "should refuse to start when PAYMENT_LIMIT_MINOR is %s",
     (value) => {
       let error: unknown;
@@ -291,6 +292,23 @@ describe("payment service", () => {
     await waitFor("PaymentFailed", () => harness.failed.length === 1);
     expect(harness.failed[0]?.declineCode).toBe(PaymentDeclineCode.AMOUNT_LIMIT_EXCEEDED);
     expect(harness.processed).toEqual([]);
+  });
+
+  it("should decline, not dead-letter, a total beyond what a number holds exactly", async () => {
+    const harness = await startPayment();
+    const huge = 2n ** 60n;
+    await harness.saga.publishOrderPlaced({
+      ...validOrderPlaced("ord-pay-huge"),
+      total: create(MoneySchema, { currencyCode: "EUR", amountMinor: huge }),
+    });
+    await waitFor("PaymentFailed", () => harness.failed.length === 1);
+    expect(harness.failed[0]?.declineCode).toBe(PaymentDeclineCode.AMOUNT_LIMIT_EXCEEDED);
+    expect(harness.failed[0]?.amount.amountMinor).toBe(huge);
+    expect(harness.failed[0]?.reason).toContain(`${huge} minor units`);
+    expect(await paymentRow(harness, "ord-pay-huge")).toMatchObject({
+      status: "declined",
+      amount_minor: null,
+    });
   });
 
   it("should charge once when OrderPlaced arrives twice with different ce-ids", async () => {
