@@ -149,6 +149,10 @@ function buildProgram(): Command {
         "--keep-data",
         "keep the services' stores and e-mails of the last run; without it every run starts from empty stores",
       )
+      .option(
+        "--reset-schemas",
+        "with PostgreSQL: drop the services' schemas (catalog, inventory, payment, …) even when an earlier npm start did not make them",
+      )
       .addHelpText(
         "after",
         `
@@ -182,6 +186,7 @@ emulator by PID if it was started here. Ctrl-C twice kills everything at once.`,
       doneTimeout: number;
       readyTimeout: number;
       keepData?: boolean;
+      resetSchemas?: boolean;
       project: string;
       emulatorHost?: string;
       dataDir: string;
@@ -200,6 +205,7 @@ emulator by PID if it was started here. Ctrl-C twice kills everything at once.`,
         ...options,
         exitWhenDone: options.exitWhenDone === true,
         keepData: options.keepData === true,
+        resetSchemas: options.resetSchemas === true,
         registry,
       });
     },

@@ -42,6 +42,7 @@ import {
   renderSummary,
 } from "./progress.js";
 import { readFrom } from "./read-from.js";
+import { dropDemoSchemas, markDemoSchemas } from "./schemas.js";
 
 /** Every checkout service, each `services/<name>/main.ts`. */
 export const SERVICES = ["catalog", "inventory", "payment", "shipping", "notification", "order"];
@@ -359,13 +360,23 @@ export interface StartOptions {
   readonly emulatorHost?: string | undefined;
   /** Keep the services' stores and e-mails of the last run. */
   readonly keepData: boolean;
+  /** With PostgreSQL: drop the services' schemas even when npm start did not make them. */
+  readonly resetSchemas?: boolean;
   /** Seconds each service may take to log "service ready". */
   readonly readyTimeout: number;
   readonly registry: ContractRegistry;
 }
 
-/** Delete what the services kept from the last run: their stores and e-mails (logs stay). */
-async function resetData(dataDir: string, storeUrl: string | undefined): Promise<void> {
+/**
+ * Delete what the services kept from the last run: their stores and e-mails
+ * (logs stay). In PostgreSQL only schemas npm start made are dropped, unless
+ * `resetSchemas`.
+ */
+async function resetData(
+  dataDir: string,
+  storeUrl: string | undefined,
+  resetSchemas: boolean,
+): Promise<void> {
   rmSync(join(dataDir, "mail"), { recursive: true, force: true });
   if (storeUrl === undefined) {
     for (const name of SERVICES) {
@@ -375,22 +386,7 @@ async function resetData(dataDir: string, storeUrl: string | undefined): Promise
     }
     return;
   }
-  const { default: pg } = await import("pg");
-  const client = new pg.Client({ connectionString: storeUrl });
-  try {
-    await client.connect();
-    for (const name of SERVICES) {
-      await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
-    }
-  } catch (cause) {
-    throw new ProtoeventsError(
-      Code.StoreUnavailable,
-      `could not reset the services' schemas in ${storeUrl.replace(/\/\/[^@/]*@/, "//…@")}: ${(cause as Error).message}`,
-      { cause },
-    );
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  await dropDemoSchemas(storeUrl, SERVICES, { force: resetSchemas });
 }
 
 /** The active products the catalog lists, once it lists `sku-limited` and at least one other. */
@@ -531,7 +527,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     // 2. The services, each its own process, logging to <data dir>/logs/<name>.log.
     mkdirSync(join(dataDir, "logs"), { recursive: true });
     if (!options.keepData) {
-      await resetData(dataDir, storeUrl);
+      await resetData(dataDir, storeUrl, options.resetSchemas === true);
     }
     const env = serviceEnv(process.env, {
       emulatorHost: endpoint,
@@ -561,6 +557,10 @@ export async function runStart(options: StartOptions): Promise<number> {
     }
     status = "waiting for the services";
     await Promise.all(services.map((s) => s.waitReady(options.readyTimeout * 1000, stop.signal)));
+    if (storeUrl !== undefined && !options.keepData) {
+      // The services made their schemas afresh: mark them as npm start's to drop next time.
+      await markDemoSchemas(storeUrl, SERVICES);
+    }
     const portOf = (name: string, fallback: number) =>
       services.find((s) => s.name === name)?.port ?? fallback;
     const orderPort = portOf("order", options.orderPort);
