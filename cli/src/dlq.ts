@@ -11,7 +11,7 @@ import type {
   DeadLetterView,
   ReplayOutcome,
 } from "@protoevents/runtime";
-import { DEFAULT_DEAD_LETTER_LIMIT } from "@protoevents/runtime/defaults";
+import { DEAD_LETTER_SHOWN_BYTES, DEFAULT_DEAD_LETTER_LIMIT } from "@protoevents/runtime/defaults";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { confirmTarget, targetOf } from "./target.js";
@@ -181,7 +181,9 @@ export function formatView(view: DeadLetterView): string {
     lines.push(
       `  attributes: ${indent(JSON.stringify(view.attributes, null, 2), "              ")}`,
     );
-    lines.push(`  data (${plural(view.data.size, "byte")}):`);
+    lines.push(
+      `  data (${plural(view.data.size, "byte")}${view.data.truncated ? `, the first ${DEAD_LETTER_SHOWN_BYTES} shown` : ""}):`,
+    );
     lines.push(`    hex     ${view.data.hex}`);
     lines.push(`    base64  ${view.data.base64}`);
   }

@@ -870,6 +870,7 @@ export class FileEmitter {
     f.print(`  topic: ${constant}_TOPIC,`);
     f.print(`  encoding: "${event.encoding}",`);
     f.print(`  dataschema: ${JSON.stringify(event.dataschema)},`);
+    f.print(`  maxBytes: ${event.maxBytes},`);
     f.print(
       `  orderingKeyField: ${event.orderingKeyField === undefined ? "undefined" : JSON.stringify(event.orderingKeyField.name)},`,
     );

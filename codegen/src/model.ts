@@ -14,6 +14,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { DescriptorProtoSchema, FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
+import { DEFAULT_MAX_EVENT_BYTES, PUBSUB_MAX_MESSAGE_BYTES } from "@protoevents/runtime/defaults";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { PayloadEncoding } from "./gen/protoevents/v1/options_pb.js";
 import {
@@ -59,6 +60,8 @@ export interface EventModel {
   readonly encoding: "binary" | "json";
   /** `ce-dataschema`: the event's name and a hash of its schema closure. */
   readonly dataschema: string;
+  /** The largest payload producers may publish and consumers read, in bytes. */
+  readonly maxBytes: number;
 }
 
 export interface SubscriptionModel {
@@ -317,6 +320,14 @@ export function buildModel(
           });
         }
       }
+      if (mine && options.maxBytes > PUBSUB_MAX_MESSAGE_BYTES) {
+        findings.push({
+          rule: "event-max-bytes-invalid",
+          message: `event ${message.typeName} has max_bytes ${options.maxBytes}, above the ${PUBSUB_MAX_MESSAGE_BYTES} bytes Pub/Sub accepts in a message`,
+          fix: `set max_bytes to at most ${PUBSUB_MAX_MESSAGE_BYTES}, or leave it out for ${DEFAULT_MAX_EVENT_BYTES} (1 MiB)`,
+          location: optionAt(6),
+        });
+      }
       const hash = schemaHash(message);
       events.set(message.typeName, {
         desc: message,
@@ -326,6 +337,7 @@ export function buildModel(
         subjectField: keyField(options.subject, "subject", 3),
         encoding: options.encoding === PayloadEncoding.JSON ? "json" : "binary",
         dataschema: `urn:protoevents:schema:${message.typeName}:sha256-${hash}`,
+        maxBytes: options.maxBytes === 0 ? DEFAULT_MAX_EVENT_BYTES : options.maxBytes,
       });
     }
   }

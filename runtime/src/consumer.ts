@@ -10,6 +10,7 @@ import type { SubscriptionContract } from "./contract.js";
 import {
   DEAD_LETTER_BATCHING,
   DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_MAX_BYTES_IN_FLIGHT,
   DEFAULT_MAX_MESSAGES_IN_FLIGHT,
   DEFAULT_MAX_STREAMS,
   MAX_ATTRIBUTE_VALUE_BYTES,
@@ -40,6 +41,8 @@ export const DeadLetterAttribute = {
   time: "protoevents-dead-letter-time",
   /** The message's ordering key: dead-letter topics are unordered. */
   orderingKey: "protoevents-ordering-key",
+  /** For `too_large`: the payload's size in bytes. */
+  size: "protoevents-dead-letter-size",
 } as const;
 
 /**
@@ -174,6 +177,8 @@ export interface ConsumerOptions {
   readonly maxStreams?: number;
   /** Messages held at once per subscription. @default DEFAULT_MAX_MESSAGES_IN_FLIGHT */
   readonly maxMessagesInFlight?: number;
+  /** Bytes of message data held at once per subscription. @default DEFAULT_MAX_BYTES_IN_FLIGHT */
+  readonly maxBytesInFlight?: number;
   /** How long {@link Consumer.close} waits for running handlers. @default DEFAULT_CLOSE_TIMEOUT_MS */
   readonly closeTimeoutMs?: number;
   readonly logger?: Logger;
@@ -355,6 +360,9 @@ export function startConsumer(
     };
     if (message.orderingKey !== undefined && message.orderingKey !== "") {
       attributes[DeadLetterAttribute.orderingKey] = message.orderingKey;
+    }
+    if (error.code === Code.TooLarge) {
+      attributes[DeadLetterAttribute.size] = String(message.data.length);
     }
     try {
       await deadLetterTopic(sub.deadLetter.topic).publishMessage({
@@ -551,6 +559,7 @@ export function startConsumer(
     const subscription = pubsub.subscription(sub.name, {
       flowControl: {
         maxMessages: options.maxMessagesInFlight ?? DEFAULT_MAX_MESSAGES_IN_FLIGHT,
+        maxBytes: options.maxBytesInFlight ?? DEFAULT_MAX_BYTES_IN_FLIGHT,
         allowExcessMessages: false,
       },
       streamingOptions: { maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS },

@@ -1,4 +1,5 @@
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { DEFAULT_MAX_EVENT_BYTES } from "./default-options.js";
 import type { FieldViolation } from "./errors.js";
 
 /** How an event's payload is written into the Pub/Sub message `data`. */
@@ -21,6 +22,11 @@ export interface EventContract<Desc extends DescMessage = DescMessage> {
   readonly encoding: PayloadEncoding;
   /** `ce-dataschema`: names the event and the contract revision that produced it. */
   readonly dataschema: string;
+  /**
+   * The largest payload (`data`) in bytes: a larger event is refused on
+   * publish and dead-lettered as `too_large` on receive, before decoding.
+   */
+  readonly maxBytes: number;
   /** Name of the ordering-key field, if the contract declares one. */
   readonly orderingKeyField: string | undefined;
   /** Reads the ordering key from an event. */
@@ -97,9 +103,18 @@ export interface ContractRegistry {
 
 /** Defines an event contract. Used by generated code. */
 export function defineEvent<Desc extends DescMessage>(
-  init: Omit<EventContract<Desc>, "kind" | "piiFields"> & { readonly piiFields: readonly string[] },
+  init: Omit<EventContract<Desc>, "kind" | "piiFields" | "maxBytes"> & {
+    readonly piiFields: readonly string[];
+    /** @default DEFAULT_MAX_EVENT_BYTES */
+    readonly maxBytes?: number;
+  },
 ): EventContract<Desc> {
-  return Object.freeze({ ...init, kind: "event", piiFields: new Set(init.piiFields) });
+  return Object.freeze({
+    ...init,
+    kind: "event",
+    maxBytes: init.maxBytes ?? DEFAULT_MAX_EVENT_BYTES,
+    piiFields: new Set(init.piiFields),
+  });
 }
 
 /** Defines a subscription contract. Used by generated code. */

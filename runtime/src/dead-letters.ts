@@ -17,7 +17,7 @@ import type {
   EventContract,
   SubscriptionContract,
 } from "./contract.js";
-import { DEFAULT_DEAD_LETTER_LIMIT } from "./default-options.js";
+import { DEAD_LETTER_SHOWN_BYTES, DEFAULT_DEAD_LETTER_LIMIT } from "./default-options.js";
 import { decodeEvent, type EventJsonView, toJsonView } from "./envelope.js";
 import {
   Code,
@@ -158,7 +158,16 @@ export interface UndecodableDeadLetterView extends DeadLetterViewBase {
   readonly kind: "undecodable";
   /** Why it cannot be decoded. */
   readonly error: string;
-  readonly data: { readonly size: number; readonly hex: string; readonly base64: string };
+  /**
+   * Its first {@link DEAD_LETTER_SHOWN_BYTES} bytes (`truncated` when there are more): a
+   * dead-lettered message may be up to 10 MB.
+   */
+  readonly data: {
+    readonly size: number;
+    readonly hex: string;
+    readonly base64: string;
+    readonly truncated: boolean;
+  };
 }
 
 /** What `dlq show` prints for one dead letter. */
@@ -365,8 +374,9 @@ export function viewDeadLetter(letter: DeadLetter, registry: ContractRegistry): 
     error,
     data: {
       size: letter.data.byteLength,
-      hex: letter.data.toString("hex"),
-      base64: letter.data.toString("base64"),
+      hex: letter.data.subarray(0, DEAD_LETTER_SHOWN_BYTES).toString("hex"),
+      base64: letter.data.subarray(0, DEAD_LETTER_SHOWN_BYTES).toString("base64"),
+      truncated: letter.data.byteLength > DEAD_LETTER_SHOWN_BYTES,
     },
   };
 }

@@ -40,6 +40,19 @@ export const DEFAULT_MAX_STREAMS = 2;
 export const DEFAULT_MAX_MESSAGES_IN_FLIGHT = 1000;
 
 /**
+ * Bytes of message data a subscription holds at once. The client's own
+ * default is 100 MiB; with events of up to {@link DEFAULT_MAX_EVENT_BYTES}
+ * each, this keeps one consumer's memory for held messages near 64 MiB.
+ */
+export const DEFAULT_MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
+/** The largest event payload a contract allows unless its `max_bytes` says otherwise: 1 MiB. */
+export const DEFAULT_MAX_EVENT_BYTES = 1024 * 1024;
+
+/** Pub/Sub's own limit on a message, and so on any `max_bytes`: 10 MB. */
+export const PUBSUB_MAX_MESSAGE_BYTES = 10_000_000;
+
+/**
  * A subscription whose stream the server ended for good (not a transient
  * status the client retries itself) is reopened after this delay, doubling
  * up to the maximum while it keeps closing, back to the minimum once a
@@ -56,3 +69,6 @@ export const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
 
 /** Dead letters read per subscription unless told otherwise. */
 export const DEFAULT_DEAD_LETTER_LIMIT = 1000;
+
+/** How many bytes of an undecodable dead letter `dlq show` shows: one may be up to 10 MB. */
+export const DEAD_LETTER_SHOWN_BYTES = 4096;

@@ -161,6 +161,13 @@ export function encodeEvent<Desc extends DescMessage>(
     contract.encoding === "json"
       ? Buffer.from(toJsonString(contract.schema, event), "utf8")
       : asBuffer(toBinary(contract.schema, event));
+  if (data.length > contract.maxBytes) {
+    throw new ProtoeventsError(
+      Code.TooLarge,
+      `${contract.type} is ${data.length} bytes encoded, over the ${contract.maxBytes} its contract allows (max_bytes); nothing was published`,
+      { details: { size: data.length, limit: contract.maxBytes } },
+    );
+  }
   const time = options.time;
   const envelope: Record<string, string> = {
     "ce-specversion": CLOUDEVENTS_SPEC_VERSION,
@@ -238,6 +245,14 @@ export function decodeEvent<Desc extends DescMessage>(
     throw new ProtoeventsError(
       Code.UnknownEventType,
       `ce-type "${envelope.type}" is not "${contract.type}", the only event this consumer reads from topic ${contract.topic}`,
+    );
+  }
+  if (message.data.length > contract.maxBytes) {
+    // Refused before any decoding: a payload's size bounds the work and memory it costs.
+    throw new ProtoeventsError(
+      Code.TooLarge,
+      `payload of ${contract.type} event ${envelope.id} is ${message.data.length} bytes, over the ${contract.maxBytes} its contract allows (max_bytes)`,
+      { details: { size: message.data.length, limit: contract.maxBytes } },
     );
   }
   const mediaType = envelope.contentType.split(";", 1)[0]?.trim().toLowerCase();

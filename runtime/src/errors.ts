@@ -11,6 +11,8 @@ export enum Code {
   ValidationFailed = "validation_failed",
   /** A payload could not be decoded as the contract's message. Permanent. */
   DecodeFailed = "decode_failed",
+  /** A message's payload is larger than its contract's `max_bytes`. Permanent. */
+  TooLarge = "too_large",
   /** A message carried a `ce-type` the subscription does not consume. Permanent. */
   UnknownEventType = "unknown_event_type",
   /** A handler declared the event unprocessable. Permanent. */
@@ -40,6 +42,7 @@ export enum Code {
 }
 
 const permanentCodes: ReadonlySet<Code> = new Set([
+  Code.TooLarge,
   Code.ValidationFailed,
   Code.DecodeFailed,
   Code.UnknownEventType,

@@ -240,6 +240,16 @@ service CartService {
     );
   });
 
+  it("should refuse a max_bytes above what Pub/Sub accepts in a message", async () => {
+    await doTest(
+      cartEvent.replace('subject: "cart_id"', 'subject: "cart_id"\n    max_bytes: 20000000'),
+      "event-max-bytes-invalid",
+      "max_bytes: 20000000",
+      /max_bytes 20000000, above the 10000000 bytes Pub\/Sub accepts in a message/,
+      /at most 10000000, or leave it out for 1048576/,
+    );
+  });
+
   it("should refuse a range no value can pass", async () => {
     await doTest(
       cartEvent.replace("{ min: 1, max: 99 }", "{ min: 10, max: 2 }"),
@@ -507,6 +517,7 @@ describe("protoc-gen-protoevents pattern rules", () => {
     expect(code).toContain(
       'const PATTERN_ItemAdded_sku = /*@__PURE__*/ new RegExp("^[A-Z]{3}$", "u");',
     );
+    expect(code).toContain("  maxBytes: 1048576,");
     // A value over max_len never reaches the pattern.
     expect(code).toContain("} else if (!PATTERN_ItemAdded_cart_id.test(v)) {");
   });

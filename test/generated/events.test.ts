@@ -219,6 +219,33 @@ describe("OrderPlaced envelope", () => {
     );
   });
 
+  it("should refuse an event over its contract's max_bytes on encode and on decode, before decoding", () => {
+    const small: EventContract<typeof OrderPlacedSchema> = { ...OrderPlacedEvent, maxBytes: 64 };
+    const event = create(OrderPlacedSchema, validOrderPlaced());
+    expect(OrderPlacedEvent.maxBytes).toBe(1024 * 1024);
+    let error: unknown;
+    try {
+      encodeEvent(small, event, { source: "order" });
+    } catch (e) {
+      error = e;
+    }
+    expect(isProtoeventsError(error) && error.code).toBe(Code.TooLarge);
+    expect((error as Error).message).toMatch(
+      /^\[too_large\] checkout\.v1\.OrderPlaced is \d+ bytes encoded, over the 64 its contract allows \(max_bytes\); nothing was published$/,
+    );
+    // Garbage that would fail to decode: the size is refused first.
+    const message = encodeOrderPlaced(event, { source: "order" });
+    const garbage = { ...message, data: Buffer.alloc(65, 0xff) };
+    try {
+      decodeEvent(small, garbage);
+      error = undefined;
+    } catch (e) {
+      error = e;
+    }
+    expect(isProtoeventsError(error) && error.code).toBe(Code.TooLarge);
+    expect((error as { details?: unknown }).details).toEqual({ size: 65, limit: 64 });
+  });
+
   it("should refuse a message without ce-id as not a CloudEvent", () => {
     expect(() =>
       decodeOrderPlaced({ data: Buffer.alloc(0), attributes: { "ce-type": ORDER_PLACED_TYPE } }),

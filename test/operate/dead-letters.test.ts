@@ -1,7 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import type { PubSub } from "@google-cloud/pubsub";
 import { afterEach, describe, expect, it } from "vitest";
-import { createOrderSagaServicePublisher } from "../../generated/checkout/v1/applications_pe.js";
+import {
+  createOrderSagaServicePublisher,
+  PaymentServiceSubscriptions,
+} from "../../generated/checkout/v1/applications_pe.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import { encodeOrderPlaced } from "../../generated/checkout/v1/order_events_pe.js";
 import { registry } from "../../generated/protoevents_registry.js";
@@ -302,6 +305,49 @@ describe("dead-letter tooling on the emulator", () => {
     ]);
   });
 
+  it("should dead-letter a message over its event's max_bytes as too_large, with its size, without decoding it", async () => {
+    const limited = fastSubscription("test.limited", {
+      event: { ...PaymentServiceSubscriptions.chargeOrder.event, maxBytes: 2048 },
+    });
+    const contracts = registryWith(limited);
+    const pubsub = await provisioned(contracts);
+    const runs: string[] = [];
+    const outcomes: DeliveryOutcome[] = [];
+    track(
+      startConsumer(pubsub, [bindHandler(limited, (e) => void runs.push(e.orderId))], {
+        onDelivery: (o) => outcomes.push(o),
+      }),
+    );
+    const small = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced("ord-small")), {
+      source: "order",
+    });
+    await pubsub.topic("checkout.order-placed").publishMessage(small);
+    // A valid-looking envelope around 100 KB of bytes nobody should decode.
+    const big = Buffer.alloc(100_000, 0x0a);
+    await pubsub.topic("checkout.order-placed").publishMessage({
+      data: big,
+      attributes: { ...small.attributes, "ce-id": "ord-big" },
+    });
+    await waitFor("both delivered", () => outcomes.length === 2);
+    expect(runs).toEqual(["ord-small"]);
+    const refused = outcomes.find((o) => o.eventId === "ord-big");
+    expect(refused?.result).toBe("dead-lettered");
+    expect(refused?.error?.code).toBe(Code.TooLarge);
+    await listUntil(pubsub, contracts, "the dead letter", (summaries) =>
+      summaries.some((x) => x.subscription === "test.limited" && x.count === 1),
+    );
+    const [letter] = await showDeadLetters(pubsub, contracts, { subscriptions: ["test.limited"] });
+    expect(letter?.reason).toBe("too_large");
+    expect(letter?.attributes["protoevents-dead-letter-size"]).toBe("100000");
+    expect(letter?.detail).toContain("is 100000 bytes, over the 2048 its contract allows");
+    expect(letter?.kind).toBe("undecodable");
+    if (letter?.kind === "undecodable") {
+      expect(letter.data.size).toBe(100_000);
+      expect(letter.data.truncated).toBe(true);
+      expect(letter.data.hex).toHaveLength(2 * 4096);
+    }
+  });
+
   it("should group exhausted retries by Pub/Sub's delivery count, show undecodable messages as bytes and replay by event id", async () => {
     const exhausted = fastSubscription("test.exhausted", { maxDeliveryAttempts: 5 });
     const contracts = registryWith(exhausted);
@@ -376,7 +422,12 @@ describe("dead-letter tooling on the emulator", () => {
     if (garbage?.kind !== "undecodable" || bare?.kind !== "undecodable") {
       throw new Error("expected two undecodable views");
     }
-    expect(garbage.data).toEqual({ size: 6, hex: "ffffffff0f01", base64: "/////w8B" });
+    expect(garbage.data).toEqual({
+      size: 6,
+      hex: "ffffffff0f01",
+      base64: "/////w8B",
+      truncated: false,
+    });
     expect(garbage.error).toMatch(/cannot be decoded as application\/protobuf/);
     expect(garbage.attributes).toMatchObject({
       "ce-type": "checkout.v1.OrderPlaced",
@@ -534,7 +585,7 @@ describe("dead-letter helpers", () => {
     expect(view).toMatchObject({
       kind: "undecodable",
       error: expect.stringContaining('content-type "text/plain" is neither'),
-      data: { size: 5, hex: "706c61696e", base64: "cGxhaW4=" },
+      data: { size: 5, hex: "706c61696e", base64: "cGxhaW4=", truncated: false },
     });
     const foreign = viewDeadLetter(
       letter({ "ce-id": "d", "ce-type": "shop.v9.Unknown", "ce-source": "x" }, Buffer.from([1])),

@@ -108,6 +108,7 @@ export const ProductUpdatedEvent: EventContract<typeof ProductUpdatedSchema> = /
   topic: PRODUCT_UPDATED_TOPIC,
   encoding: "binary",
   dataschema: "urn:protoevents:schema:checkout.v1.ProductUpdated:sha256-6889a9324bec037d",
+  maxBytes: 1048576,
   orderingKeyField: "product_id",
   orderingKey: (event) => event.productId,
   subject: (event) => event.productId,

@@ -114,6 +114,7 @@ export const NotificationSentEvent: EventContract<typeof NotificationSentSchema>
   topic: NOTIFICATION_SENT_TOPIC,
   encoding: "binary",
   dataschema: "urn:protoevents:schema:checkout.v1.NotificationSent:sha256-063eac7b8c3c95a0",
+  maxBytes: 1048576,
   orderingKeyField: "order_id",
   orderingKey: (event) => event.orderId,
   subject: (event) => event.orderId,

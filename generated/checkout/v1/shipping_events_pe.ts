@@ -146,6 +146,7 @@ export const OrderReadyForShippingEvent: EventContract<typeof OrderReadyForShipp
   topic: ORDER_READY_FOR_SHIPPING_TOPIC,
   encoding: "binary",
   dataschema: "urn:protoevents:schema:checkout.v1.OrderReadyForShipping:sha256-19e180dfeb036fb7",
+  maxBytes: 1048576,
   orderingKeyField: "order_id",
   orderingKey: (event) => event.orderId,
   subject: (event) => event.orderId,
