@@ -149,6 +149,9 @@ export function withTransaction<Desc extends DescMessage, DB, Extra extends obje
  */
 export type DeliveryResult = "acked" | "duplicate" | "nacked" | "dead-lettered" | "filtered";
 
+/** Failures a handler can only have caused with what it published: never the incoming event's. */
+const OUTGOING_FAILURES: ReadonlySet<Code> = new Set([Code.ValidationFailed, Code.TooLarge]);
+
 /** Reported to {@link ConsumerOptions.onDelivery} after every delivery. */
 export interface DeliveryOutcome {
   readonly subscription: string;
@@ -516,6 +519,15 @@ export function startConsumer(
       return { result };
     } catch (thrown) {
       error = ProtoeventsError.from(thrown, Code.HandlerFailed);
+      if (decoded !== undefined && OUTGOING_FAILURES.has(error.code)) {
+        // The incoming event decoded and passed its rules before the handler
+        // ran: a broken rule or size now is an event the handler produced.
+        error = new ProtoeventsError(
+          Code.OutgoingEventInvalid,
+          `the handler of ${sub.name} produced an invalid event, so ${sub.event.type} ${decoded.envelope.id} could not be processed: ${error.rawMessage}`,
+          { cause: error, details: error.details },
+        );
+      }
     }
     if (error.permanent) {
       const result = await deadLetter(binding, message, error);

@@ -15,6 +15,11 @@ export enum Code {
   TooLarge = "too_large",
   /** A message carried a `ce-type` the subscription does not consume. Permanent. */
   UnknownEventType = "unknown_event_type",
+  /**
+   * A handler published (or wrote to its outbox) an event that breaks that
+   * event's own contract: the handler's bug, not the incoming event's. Permanent.
+   */
+  OutgoingEventInvalid = "outgoing_event_invalid",
   /** A handler declared the event unprocessable. Permanent. */
   Permanent = "permanent",
   /** A handler failed; the event is redelivered. Retryable. */
@@ -43,6 +48,7 @@ export enum Code {
 
 const permanentCodes: ReadonlySet<Code> = new Set([
   Code.TooLarge,
+  Code.OutgoingEventInvalid,
   Code.ValidationFailed,
   Code.DecodeFailed,
   Code.UnknownEventType,

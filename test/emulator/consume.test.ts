@@ -222,6 +222,36 @@ describe("dead-lettering on the emulator", () => {
     expect(deadLetters).toHaveLength(1);
   }
 
+  it("should blame the handler, not the incoming event, when the handler publishes an invalid event", async () => {
+    const pubsub = await provisioned();
+    const outcomes: DeliveryOutcome[] = [];
+    const publisher = createOrderSagaServicePublisher(pubsub);
+    track(
+      startConsumer(
+        pubsub,
+        [
+          bindHandler(chargeOrder, async (event) => {
+            // A bug: the copy lacks its required order id.
+            await publisher.publishOrderPlaced({ ...validOrderPlaced(event.orderId), orderId: "" });
+          }),
+        ],
+        { onDelivery: (o) => outcomes.push(o) },
+      ),
+    );
+    const deadLetters = collect(pubsub, `${chargeOrder.name}.dead-letter`);
+    const incoming = await publisher.publishOrderPlaced(validOrderPlaced("ord-blame"));
+    await waitFor("the dead letter", () => deadLetters.length > 0);
+    const [dead] = deadLetters;
+    expect(dead?.attributes["ce-id"]).toBe(incoming.id);
+    expect(dead?.attributes["protoevents-dead-letter-reason"]).toBe("outgoing_event_invalid");
+    expect(dead?.attributes["protoevents-dead-letter-detail"]).toBe(
+      `the handler of payment.charge-order produced an invalid event, so checkout.v1.OrderPlaced ${incoming.id} could not be processed: checkout.v1.OrderPlaced breaks its field rules, nothing was published: order_id is required (required)`,
+    );
+    expect(outcomes.map((o) => [o.result, o.error?.code])).toEqual([
+      ["dead-lettered", Code.OutgoingEventInvalid],
+    ]);
+  });
+
   it("should dead-letter garbage bytes at once with the reason", async () => {
     let data: Buffer | undefined;
     await poison(

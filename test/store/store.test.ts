@@ -153,6 +153,17 @@ describe.each(harnesses)("$dialect store", (harness) => {
     expect(committed.calls).toBe(0);
   });
 
+  it("should report a row the database refuses as internal, not as the store being unavailable", async () => {
+    const store = await open(await harness.location());
+    const refused = store.transaction((tx) =>
+      // NOT NULL: a bug in what is enqueued, not an outage.
+      tx.enqueue([{ ...entry(1), eventId: null as unknown as string }]),
+    );
+    await expect(refused).rejects.toMatchObject({ code: Code.Internal });
+    await expect(refused).rejects.toThrow(/enqueue failed/);
+    expect(await store.pendingOutbox(10)).toEqual([]);
+  });
+
   it("should commit service writes with the claim when the work function resolves", async () => {
     const store = await open(await harness.location());
     const result = await store.transaction(async (tx) => {

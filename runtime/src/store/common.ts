@@ -169,12 +169,25 @@ export function storeUnavailable(store: string, what: string, cause: unknown): P
   });
 }
 
-/** Wrap any failure of a store operation as `store_unavailable`, keeping ProtoeventsErrors. */
+/**
+ * Classify a failure of a store operation: a database that cannot be reached
+ * or is busy is `store_unavailable` (retried, logged as such); anything else
+ * (a constraint the rows break, a bug) is `internal`, so it is not mistaken
+ * for an outage. ProtoeventsErrors pass through.
+ */
 async function guard<T>(store: string, what: string, operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    throw isProtoeventsError(error) ? error : storeUnavailable(store, what, error);
+    if (isProtoeventsError(error)) {
+      throw error;
+    }
+    if (isTransientStoreError(error)) {
+      throw storeUnavailable(store, what, error);
+    }
+    throw new ProtoeventsError(Code.Internal, `${store}: ${what}: ${describeCause(error)}`, {
+      cause: error,
+    });
   }
 }
 
