@@ -195,18 +195,57 @@ export interface ConsumerOptions {
   readonly beforeAck?: (outcome: DeliveryOutcome) => void;
   /** Called on a subscription stream error. @default logs it */
   readonly onError?: (error: ProtoeventsError, subscription: string) => void;
+  /** Called when a subscription starts or stops failing (see {@link Consumer.health}). */
+  readonly onHealth?: (health: ConsumerHealth) => void;
+}
+
+/**
+ * gRPC statuses with which a stream cannot succeed until someone acts: the
+ * subscription does not exist, or the credentials may not read it.
+ */
+const PERMANENT_STREAM_STATUSES: ReadonlyMap<number, string> = new Map([
+  [5, "NOT_FOUND"],
+  [7, "PERMISSION_DENIED"],
+  [16, "UNAUTHENTICATED"],
+]);
+
+/** How one subscription of a consumer is doing. */
+export interface SubscriptionHealth {
+  readonly subscription: string;
+  /**
+   * `streaming`: open, no permanent error since the last message;
+   * `failing`: its stream ended with a status that needs someone to act
+   * (NOT_FOUND, PERMISSION_DENIED, UNAUTHENTICATED); it keeps retrying, and
+   * goes back to `streaming` on its next message; `closed`.
+   */
+  readonly state: "streaming" | "failing" | "closed";
+  /** The permanent error, while `failing`. */
+  readonly error?: ProtoeventsError;
+}
+
+/** A consumer's health, for liveness checks: healthy when no subscription is failing. */
+export interface ConsumerHealth {
+  readonly healthy: boolean;
+  readonly subscriptions: readonly SubscriptionHealth[];
 }
 
 /** Running subscriptions. */
 export interface Consumer {
   /** Subscription ids being consumed. */
   readonly subscriptions: readonly string[];
+  /** Whether every subscription can stream (see {@link SubscriptionHealth}). */
+  health(): ConsumerHealth;
   /**
    * Stop pulling, let running handlers finish (up to the close timeout), send
-   * their acks and nacks, and close the streams. Idempotent.
+   * their acks and nacks, and close the streams. Resolves once the client
+   * closed them, or after the close timeout plus {@link CLOSE_GRACE_MS}
+   * whatever the client does (logging what it left). Idempotent.
    */
   close(): Promise<void>;
 }
+
+/** How much longer than its close timeout close() may take before it gives up waiting. */
+export const CLOSE_GRACE_MS = 5_000;
 
 /**
  * A subscription stream's error as a ProtoeventsError that keeps the gRPC
@@ -282,6 +321,34 @@ export function startConsumer(
   const deadLetterTopics = new Map<string, Topic>();
   let closing = false;
   let closed: Promise<void> | undefined;
+  /** Subscriptions whose stream last ended with a permanent status, and that error. */
+  const failing = new Map<string, ProtoeventsError>();
+
+  function health(): ConsumerHealth {
+    return {
+      healthy: failing.size === 0 && !closing,
+      subscriptions: names.map((subscription) => {
+        const error = failing.get(subscription);
+        return closing
+          ? { subscription, state: "closed" as const }
+          : error === undefined
+            ? { subscription, state: "streaming" as const }
+            : { subscription, state: "failing" as const, error };
+      }),
+    };
+  }
+
+  function setFailing(subscription: string, error: ProtoeventsError | undefined): void {
+    const was = failing.has(subscription);
+    if (error === undefined) {
+      failing.delete(subscription);
+    } else {
+      failing.set(subscription, error);
+    }
+    if (was !== (error !== undefined)) {
+      options.onHealth?.(health());
+    }
+  }
 
   const names = bindings.map((b) => b.subscription.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
@@ -589,6 +656,10 @@ export function startConsumer(
 
     const onMessage = (message: Message): void => {
       reopenDelayMs = REOPEN_MIN_DELAY_MS;
+      if (failing.has(sub.name)) {
+        log.info({ op: "subscribe", subscription: sub.name }, "subscription streams again");
+        setFailing(sub.name, undefined);
+      }
       if (closing) {
         message.nack();
         return;
@@ -634,7 +705,22 @@ export function startConsumer(
     };
 
     subscription.on("message", onMessage);
-    subscription.on("error", (error: unknown) => onError(streamError(error, sub.name), sub.name));
+    subscription.on("error", (error: unknown) => {
+      const failure = streamError(error, sub.name);
+      const status = PERMANENT_STREAM_STATUSES.get(failure.details.grpcCode as number);
+      if (status !== undefined) {
+        // Retrying cannot fix it alone: unhealthy until a message arrives again.
+        const unhealthy = new ProtoeventsError(
+          Code.PubSubUnavailable,
+          `subscription ${sub.name} cannot be consumed (${status}): ${status === "NOT_FOUND" ? "provision it (protoevents provision)" : "grant the credentials roles/pubsub.subscriber on it"}; retrying meanwhile. ${failure.rawMessage}`,
+          { cause: failure, details: failure.details },
+        );
+        setFailing(sub.name, unhealthy);
+        onError(unhealthy, sub.name);
+        return;
+      }
+      onError(failure, sub.name);
+    });
     subscription.on("close", () => {
       if (closing) {
         return;
@@ -663,6 +749,7 @@ export function startConsumer(
 
   return {
     subscriptions: names,
+    health,
     close(): Promise<void> {
       closed ??= (async () => {
         closing = true;
@@ -670,10 +757,36 @@ export function startConsumer(
           clearTimeout(timer);
         }
         reopenTimers.clear();
-        await Promise.all(opened.map((subscription) => subscription.close()));
-        await Promise.allSettled([...inFlight]);
-        await Promise.all([...deadLetterTopics.values()].map((topic) => topic.flush()));
-        log.info({ op: "close", subscriptions: names }, "consumer closed");
+        const shutdown = (async () => {
+          await Promise.all(opened.map((subscription) => subscription.close()));
+          await Promise.allSettled([...inFlight]);
+          await Promise.all([...deadLetterTopics.values()].map((topic) => topic.flush()));
+        })();
+        let timer: NodeJS.Timeout | undefined;
+        const boundMs = closeTimeoutMs + CLOSE_GRACE_MS;
+        const finished = await Promise.race([
+          shutdown.then(
+            () => true,
+            (error: unknown) => {
+              log.error({ op: "close", subscriptions: names, err: error }, "closing failed");
+              return true;
+            },
+          ),
+          new Promise<false>((resolve) => {
+            timer = setTimeout(() => resolve(false), boundMs);
+            timer.unref();
+          }),
+        ]);
+        clearTimeout(timer);
+        if (finished) {
+          log.info({ op: "close", subscriptions: names }, "consumer closed");
+        } else {
+          // Unacked messages are redelivered; an inbox absorbs what already ran.
+          log.error(
+            { op: "close", subscriptions: names, boundMs, inFlight: inFlight.size },
+            `closing did not finish within ${boundMs} ms; gave up waiting`,
+          );
+        }
       })();
       return closed;
     },

@@ -7,7 +7,9 @@
 
 // Consuming
 export {
+  CLOSE_GRACE_MS,
   type Consumer,
+  type ConsumerHealth,
   type ConsumerOptions,
   DeadLetterAttribute,
   type DeliveryOutcome,
@@ -15,6 +17,7 @@ export {
   type Handler,
   type HandlerContext,
   REPLAY_FOR_ATTRIBUTE,
+  type SubscriptionHealth,
   type TransactionContext,
 } from "./consumer.js";
 // Operating dead letters

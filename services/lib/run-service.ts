@@ -9,7 +9,7 @@
  * (`fault-injection.ts`); unset, nothing changes.
  */
 import type { PubSub } from "@google-cloud/pubsub";
-import type { Logger, Store } from "@protoevents/runtime";
+import type { ConsumerHealth, Logger, Store, SubscriptionHealth } from "@protoevents/runtime";
 import {
   Code,
   createPubSub,
@@ -28,7 +28,15 @@ import { FAULT_RATE_ENV, faultConfigFromEnv, withInjectedFaults } from "./fault-
 /** Something a service started and must stop on shutdown (a consumer, a server). */
 export interface Closable {
   close(): Promise<void>;
+  /** A consumer's health; servers have none. */
+  health?(): ConsumerHealth;
 }
+
+/** The exit code of a service whose subscriptions could not stream for too long. */
+export const UNHEALTHY_EXIT_CODE = 3;
+
+/** Environment variable: seconds a service may stay unhealthy before it exits. @default 60 */
+export const UNHEALTHY_EXIT_ENV = "PROTOEVENTS_UNHEALTHY_EXIT_SECONDS";
 
 /** What a service's `start` gets. */
 export interface ServiceContext<DB> {
@@ -63,6 +71,8 @@ export interface RunningService<DB> {
   readonly context: ServiceContext<DB>;
   readonly relay: OutboxRelay;
   readonly ready: Readonly<Record<string, unknown>>;
+  /** Whether every consumer's subscriptions can stream; the failing ones otherwise. */
+  health(): { readonly healthy: boolean; readonly failing: readonly SubscriptionHealth[] };
   /** Graceful stop; idempotent. */
   stop(): Promise<void>;
 }
@@ -134,6 +144,12 @@ export async function startService<DB>(
     context,
     relay,
     ready,
+    health() {
+      const failing = started.closables
+        .flatMap((c) => c.health?.().subscriptions ?? [])
+        .filter((s) => s.state === "failing");
+      return { healthy: failing.length === 0, failing };
+    },
     stop() {
       stopping ??= (async () => {
         log.info({ op: "stop" }, "service stopping");
@@ -163,9 +179,9 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
   // must still stop the service gracefully (once it has started).
   let signalled = false;
   let running: RunningService<DB> | undefined;
-  const stop = (service: RunningService<DB>) => {
+  const stop = (service: RunningService<DB>, code = 0) => {
     service.stop().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (error: unknown) => {
         service.context.log.error(
           { op: "stop", err: ProtoeventsError.from(error) },
@@ -196,5 +212,52 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
   }
   if (signalled) {
     stop(running);
+    return;
   }
+  watchHealth(running, stop);
+}
+
+/**
+ * Exit with {@link UNHEALTHY_EXIT_CODE} once a subscription has not been able
+ * to stream (missing, or not readable with these credentials) for longer
+ * than PROTOEVENTS_UNHEALTHY_EXIT_SECONDS: a service that keeps retrying in
+ * silence looks alive while its events pile up.
+ */
+function watchHealth<DB>(
+  service: RunningService<DB>,
+  stop: (service: RunningService<DB>, code?: number) => void,
+): void {
+  const raw = process.env[UNHEALTHY_EXIT_ENV]?.trim() ?? "";
+  const limitS = raw === "" ? 60 : Number(raw);
+  if (!Number.isFinite(limitS) || limitS <= 0) {
+    service.context.log.warn(
+      { op: "health", [UNHEALTHY_EXIT_ENV]: raw },
+      `${UNHEALTHY_EXIT_ENV} is not a number of seconds above 0; using 60`,
+    );
+  }
+  const limitMs = (Number.isFinite(limitS) && limitS > 0 ? limitS : 60) * 1000;
+  let unhealthySince: number | undefined;
+  const timer = setInterval(() => {
+    const { healthy, failing } = service.health();
+    if (healthy) {
+      unhealthySince = undefined;
+      return;
+    }
+    unhealthySince ??= Date.now();
+    if (Date.now() - unhealthySince >= limitMs) {
+      clearInterval(timer);
+      service.context.log.fatal(
+        {
+          op: "health",
+          failing: failing.map((f) => ({
+            subscription: f.subscription,
+            error: f.error?.rawMessage,
+          })),
+        },
+        `unhealthy for ${limitMs / 1000} s: ${failing.map((f) => f.subscription).join(", ")} cannot stream; exiting with code ${UNHEALTHY_EXIT_CODE}`,
+      );
+      stop(service, UNHEALTHY_EXIT_CODE);
+    }
+  }, 1000);
+  timer.unref();
 }

@@ -426,21 +426,36 @@ describe("consumer lifecycle on the emulator", () => {
     const pubsub = await provisioned();
     const received: string[] = [];
     const errors: ProtoeventsError[] = [];
-    track(
+    const changes: boolean[] = [];
+    const consumer = track(
       startConsumer(
         pubsub,
         [bindHandler(chargeOrder, (event) => void received.push(event.orderId))],
-        { onError: (error) => errors.push(error) },
+        {
+          onError: (error) => errors.push(error),
+          onHealth: (health) => changes.push(health.healthy),
+        },
       ),
     );
     const publisher = createOrderSagaServicePublisher(pubsub);
     await publisher.publishOrderPlaced(validOrderPlaced("ord-before"));
     await waitFor("the first delivery", () => received.includes("ord-before"));
+    expect(consumer.health()).toEqual({
+      healthy: true,
+      subscriptions: [{ subscription: chargeOrder.name, state: "streaming" }],
+    });
 
     await pubsub.subscription(chargeOrder.name).delete();
     await waitFor("the stream to end", () => errors.length > 0);
     expect(errors[0]?.code).toBe(Code.PubSubUnavailable);
     expect(errors[0]?.details.grpcCode).toBe(5);
+    // Retrying alone cannot fix a deleted subscription: it says so.
+    const failing = consumer.health();
+    expect(failing.healthy).toBe(false);
+    expect(failing.subscriptions[0]?.state).toBe("failing");
+    expect(failing.subscriptions[0]?.error?.message).toContain(
+      `subscription ${chargeOrder.name} cannot be consumed (NOT_FOUND): provision it`,
+    );
     await provision(pubsub, registry, { dryRun: false });
 
     await publisher.publishOrderPlaced(validOrderPlaced("ord-after"));
@@ -448,6 +463,8 @@ describe("consumer lifecycle on the emulator", () => {
       received.includes("ord-after"),
     );
     expect(received).toEqual(["ord-before", "ord-after"]);
+    expect(consumer.health().healthy).toBe(true);
+    expect(changes).toEqual([false, true]);
   });
 
   it("should report a stream error for a subscription that does not exist", async () => {
