@@ -2,6 +2,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { accessSync, constants, createWriteStream, realpathSync } from "node:fs";
 import { createServer } from "node:net";
 import { delimiter, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { Code, ProtoeventsError } from "./errors.js";
 
@@ -158,6 +159,38 @@ export async function emulatorAnswers(endpoint: string): Promise<boolean> {
   }
 }
 
+/**
+ * Runs the emulator (its command and arguments are "$@"), writes the JVM's
+ * PID to file descriptor 3, and exits with the JVM. A watcher reads stdin
+ * (through fd 4: a background job's own stdin is /dev/null):
+ * at end of input (the owner closed the pipe, or died in any way) it sends
+ * the JVM SIGTERM, then SIGKILL if it is still there after STOP_GRACE_MS. A
+ * SIGTERM, SIGINT or SIGHUP to the shell is passed on to the JVM.
+ */
+const LIFELINE = `
+exec 4<&0
+"$@" </dev/null 3>&- 4<&- &
+jvm=$!
+echo "$jvm" >&3
+exec 3>&-
+(
+  while IFS= read -r _; do :; done
+  kill -TERM "$jvm" 2>/dev/null
+  sleep ${STOP_GRACE_MS / 1000}
+  kill -KILL "$jvm" 2>/dev/null
+) <&4 &
+watcher=$!
+exec 4<&-
+trap 'kill -TERM "$jvm" 2>/dev/null' TERM INT HUP
+status=0
+while kill -0 "$jvm" 2>/dev/null; do
+  wait "$jvm"
+  status=$?
+done
+kill "$watcher" 2>/dev/null
+exit "$status"
+`;
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) {
     return Promise.resolve();
@@ -204,13 +237,29 @@ async function startOnce(
 ): Promise<Emulator> {
   const endpoint = `${host}:${port}`;
   const output: string[] = [];
-  const child = spawn(command, [`--host=${host}`, `--port=${port}`], {
-    env: { ...process.env, JAVA_OPTS: `-Xmx${options.javaHeap ?? DEFAULT_JAVA_HEAP}` },
-    stdio: ["ignore", "pipe", "pipe"],
-    // Its own process group: Ctrl-C in a terminal signals the foreground group,
-    // and the JVM must outlive the services that still flush to it; its owner
-    // stops it by PID once they are down (or when this process exits).
-    detached: true,
+  // The emulator runs under a small shell that holds a pipe from this process
+  // (its stdin): when the pipe closes, because stop() closed it or because
+  // this process died in any way (SIGKILL included), the shell stops the JVM.
+  const child = spawn(
+    "/bin/sh",
+    ["-c", LIFELINE, "lifeline", command, `--host=${host}`, `--port=${port}`],
+    {
+      env: { ...process.env, JAVA_OPTS: `-Xmx${options.javaHeap ?? DEFAULT_JAVA_HEAP}` },
+      // stdin: the lifeline; fd 3: the JVM's PID.
+      stdio: ["pipe", "pipe", "pipe", "pipe"],
+      // Its own process group: Ctrl-C in a terminal signals the foreground group,
+      // and the JVM must outlive the services that still flush to it; its owner
+      // stops it once they are down.
+      detached: true,
+    },
+  );
+  let jvmPid: number | undefined;
+  const pidPipe = child.stdio[3] as Readable | null;
+  pidPipe?.on("data", (chunk: Buffer) => {
+    const pid = Number(chunk.toString("utf8").trim());
+    if (Number.isSafeInteger(pid) && pid > 0) {
+      jvmPid = pid;
+    }
   });
   const keep = (chunk: Buffer): void => {
     output.push(chunk.toString("utf8"));
@@ -221,21 +270,33 @@ async function startOnce(
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   const killOnExit = (): void => {
-    child.kill("SIGKILL");
+    if (jvmPid !== undefined) {
+      try {
+        process.kill(jvmPid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
   };
   process.once("exit", killOnExit);
   let spawnError: Error | undefined;
   child.once("error", (error) => {
     spawnError = error;
   });
+  // A closed lifeline pipe is how the shell learns to stop; writing never happens.
+  child.stdin?.on("error", () => {});
 
   const stop = async (): Promise<void> => {
     process.removeListener("exit", killOnExit);
     if (child.exitCode !== null || child.signalCode !== null) {
       return;
     }
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
+    child.stdin?.end();
+    // The shell stops the JVM (SIGTERM, SIGKILL after its own grace) and exits.
+    const timer = setTimeout(() => {
+      killOnExit();
+      child.kill("SIGKILL");
+    }, STOP_GRACE_MS + 2_000);
     await exited(child);
     clearTimeout(timer);
   };
@@ -282,8 +343,9 @@ async function startOnce(
     child.stderr?.pipe(logStream, { end: false });
     child.once("exit", () => logStream.end());
   }
-  const pid = child.pid;
+  const pid = jvmPid;
   if (pid === undefined) {
+    await stop();
     throw new ProtoeventsError(Code.EmulatorFailed, "The Pub/Sub emulator has no PID");
   }
   return { endpoint, host, port, pid, stop };

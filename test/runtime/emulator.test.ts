@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { EMULATOR_COMMAND_ENV, findEmulator, startEmulator } from "../../runtime/src/emulator.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
+import { startTsProcess } from "../helpers/processes.js";
 
 function alive(pid: number): boolean {
   try {
@@ -35,6 +36,21 @@ describe("emulator control", () => {
     expect(alive(emulator.pid)).toBe(false);
     await emulator.stop(); // idempotent
   });
+
+  it("should stop the JVM when the process that started it dies, even by SIGKILL", async () => {
+    const owner = startTsProcess("test/fixtures/emulator-owner.ts", {});
+    const line = await owner.waitForMatch(/^emulator pid=\d+$/, 60_000);
+    const pid = Number(line.split("=")[1]);
+    expect(alive(pid)).toBe(true);
+    owner.child.kill("SIGKILL");
+    await owner.exited;
+    // The lifeline pipe closed with its owner: the JVM gets SIGTERM, and SIGKILL after 5 s.
+    const deadline = Date.now() + 30_000;
+    while (alive(pid) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(alive(pid)).toBe(false);
+  }, 90_000);
 
   it("should say how to install the emulator when gcloud is not on PATH", async () => {
     delete process.env[EMULATOR_COMMAND_ENV];
