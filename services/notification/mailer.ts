@@ -6,7 +6,7 @@
  */
 import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { Code, PermanentError, ProtoeventsError } from "@protoevents/runtime";
+import { Code, isProtoeventsError, PermanentError, ProtoeventsError } from "@protoevents/runtime";
 import nodemailer from "nodemailer";
 
 /** `From` when `MAIL_FROM` is not set. */
@@ -57,6 +57,9 @@ export function messageIdDomain(from: string): string {
   const match = /@([^\s<>@"]+)>?\s*$/.exec(from);
   return match?.[1] ?? "checkout.example";
 }
+
+/** How long the mail server may take to answer at each step of a send; the whole send gets twice that. */
+export const DEFAULT_SMTP_TIMEOUT_MS = 10_000;
 
 /**
  * The mailer the environment asks for: SMTP when `SMTP_URL` is set (e.g.
@@ -113,24 +116,55 @@ export async function createFileMailer(dir: string, from: string): Promise<Maile
  * between the two sends the e-mail again on redelivery (with the same
  * `Message-ID`, which lets mail programs fold the copies).
  */
-export function createSmtpMailer(url: string, from: string): Mailer {
-  const transport = nodemailer.createTransport(url);
+export function createSmtpMailer(
+  url: string,
+  from: string,
+  timeoutMs: number = DEFAULT_SMTP_TIMEOUT_MS,
+): Mailer {
+  // The send runs inside the handler's store transaction: it must end. The
+  // defaults of nodemailer (2 min to connect, 10 min of silence) would hold
+  // the transaction, and on SQLite the store's write lock, that long.
+  const transport = nodemailer.createTransport({
+    url,
+    connectionTimeout: timeoutMs,
+    greetingTimeout: timeoutMs,
+    socketTimeout: timeoutMs,
+  });
   const domain = messageIdDomain(from);
+  const where = smtpServerOf(url);
   return {
     kind: "smtp",
-    where: smtpServerOf(url),
+    where,
     async send(mail) {
+      let timer: NodeJS.Timeout | undefined;
       try {
-        const info = await transport.sendMail({
-          from,
-          to: mail.to,
-          subject: mail.subject,
-          text: mail.text,
-          messageId: `<${mail.messageKey}@${domain}>`,
-        });
+        const info = await Promise.race([
+          transport.sendMail({
+            from,
+            to: mail.to,
+            subject: mail.subject,
+            text: mail.text,
+            messageId: `<${mail.messageKey}@${domain}>`,
+          }),
+          // A server that trickles bytes resets socketTimeout forever: bound the whole send.
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(
+              () =>
+                reject(
+                  new ProtoeventsError(
+                    Code.HandlerFailed,
+                    `could not send the e-mail: the mail server at ${where} did not finish within ${2 * timeoutMs} ms`,
+                  ),
+                ),
+              2 * timeoutMs,
+            );
+          }),
+        ]);
         return { messageId: info.messageId, destination: "smtp" };
       } catch (error) {
-        throw classifySmtpError(error);
+        throw isProtoeventsError(error) ? error : classifySmtpError(error);
+      } finally {
+        clearTimeout(timer);
       }
     },
     async close() {

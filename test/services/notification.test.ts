@@ -1,5 +1,5 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { type AddressInfo, createServer } from "node:net";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
@@ -49,7 +49,11 @@ import {
   wrap,
 } from "../../services/notification/emails.js";
 import type { Mail, Mailer } from "../../services/notification/mailer.js";
-import { createMailer, messageIdDomain } from "../../services/notification/mailer.js";
+import {
+  createMailer,
+  createSmtpMailer,
+  messageIdDomain,
+} from "../../services/notification/mailer.js";
 import {
   createNotificationHandlers,
   definition,
@@ -542,6 +546,34 @@ async function fakeSmtpServer(): Promise<{
 }
 
 describe("createMailer with SMTP_URL", () => {
+  it("should give up on a mail server that never answers, with a retryable error, instead of holding the transaction", async () => {
+    // Accepts the connection and says nothing: no greeting, ever.
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          for (const socket of sockets) {
+            socket.destroy();
+          }
+          silent.close(() => resolve());
+        }),
+    );
+    const { port } = silent.address() as AddressInfo;
+    const mailer = createSmtpMailer(`smtp://127.0.0.1:${port}`, "shop@shop.example", 300);
+    cleanups.push(() => mailer.close());
+    const sent = mailer.send({
+      to: "ada@example.com",
+      subject: "s",
+      text: "t",
+      messageKey: "k",
+      fileName: "unused.eml",
+    });
+    await expect(sent).rejects.toMatchObject({ code: Code.HandlerFailed, permanent: false });
+    await expect(sent).rejects.toThrow(/could not send the e-mail/);
+  }, 15_000); // nodemailer's own greeting timeout is 30 s: the bound is ours
+
   it("should hand the e-mail to the SMTP server when SMTP_URL is set", async () => {
     const smtp = await fakeSmtpServer();
     cleanups.push(() => smtp.close());
