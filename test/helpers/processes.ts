@@ -24,8 +24,9 @@ export function startTsProcess(
   file: string,
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
+  args: readonly string[] = [],
 ): TestProcess {
-  const child = spawn(process.execPath, [...nodeArgs, ...TS_NODE_ARGS, join(root, file)], {
+  const child = spawn(process.execPath, [...nodeArgs, ...TS_NODE_ARGS, join(root, file), ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -41,7 +42,8 @@ export function startTsProcess(
   child.stdout?.on("data", collect);
   child.stderr?.on("data", collect);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => {
+    // "close", not "exit": by then everything it printed has been read.
+    child.once("close", (code, signal) => {
       resolve({ code, signal });
       for (const listener of listeners) {
         listener();

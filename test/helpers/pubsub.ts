@@ -14,14 +14,17 @@ export function testPubSub(prefix = "test"): PubSub {
   return createPubSub({ projectId, emulatorHost: inject("emulatorHost") });
 }
 
-/** Poll until `check` returns true; fail with `what` after `timeoutMs`. */
+/**
+ * Poll until `check` (sync or async) holds; fail naming `what` after
+ * `timeoutMs`. The one way tests wait for something to happen.
+ */
 export async function waitFor(
   what: string,
-  check: () => boolean,
+  check: () => boolean | Promise<boolean>,
   timeoutMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) {
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     }

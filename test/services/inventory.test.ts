@@ -48,20 +48,6 @@ afterEach(async () => {
 });
 
 /** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 /** The demo stock of `services/inventory/stock.json`. */
 const DEMO_STOCK = {
   "sku-headset": 300,
@@ -145,7 +131,7 @@ async function handled(
   subscription: string,
   eventId: string,
 ): Promise<void> {
-  await eventually(`${subscription} to handle ${eventId}`, async () => {
+  await waitFor(`${subscription} to handle ${eventId}`, async () => {
     const claim = await service.context.store.db
       .selectFrom("protoevents_inbox")
       .select("event_id")

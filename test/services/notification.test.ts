@@ -74,20 +74,6 @@ afterEach(async () => {
 });
 
 /** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 // ---- fixtures ---------------------------------------------------------------
 
 const items = [
@@ -358,7 +344,7 @@ describe("notification service", () => {
       ...(confirmed("ord-3001") as Exclude<OrderConfirmedInput, OrderConfirmed>),
       total: { currencyCode: "EUR", amountMinor: 99_999n },
     });
-    await eventually("the second event's inbox claim", () => claimed(running, second.id));
+    await waitFor("the second event's inbox claim", () => claimed(running, second.id));
 
     expect(await mailFiles(h.mailDir)).toEqual(["ord-3001-confirmation.eml"]);
     expect(await readFile(join(h.mailDir, "ord-3001-confirmation.eml"), "utf8")).toBe(first);

@@ -973,17 +973,6 @@ describe.each(["sqlite", "postgres"] as const)(
 
 // ---- on the emulator -----------------------------------------------------------
 
-/** Poll an async check until it holds. */
-async function eventually(what: string, check: () => Promise<boolean>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** Collect what arrives on a topic through a subscription of the test's own. */
 async function observe<T>(
   pubsub: PubSub,
@@ -1043,7 +1032,7 @@ describe("order service on the emulator", () => {
     /** Publish a product update and wait until the view holds this version (or, if stale, until it was handled). */
     const publishProduct = async (event: ReturnType<typeof productUpdated>) => {
       const { id } = await catalogPublisher.publishProductUpdated(event);
-      await eventually(`product update ${id} to be handled`, async () => {
+      await waitFor(`product update ${id} to be handled`, async () => {
         const claim = await db
           .selectFrom("protoevents_inbox")
           .select("event_id")
@@ -1096,7 +1085,7 @@ describe("order service on the emulator", () => {
     const paymentEvent = outcomes.paymentOk(orderId);
     const { id: paymentEventId } = await s.payment.publishPaymentProcessed(paymentEvent);
     // Two topics, so no order between them: wait, to make the history's order known.
-    await eventually("PaymentProcessed to be recorded", async () => {
+    await waitFor("PaymentProcessed to be recorded", async () => {
       const got = await s.client.getOrder({ orderId });
       return got.order?.payment === StepStatus.SUCCEEDED;
     });
@@ -1141,7 +1130,7 @@ describe("order service on the emulator", () => {
     // duplicate, is recorded but confirms nothing again.
     await s.payment.publishPaymentProcessed(paymentEvent, { id: paymentEventId });
     await s.payment.publishPaymentProcessed(outcomes.paymentOk(orderId));
-    await eventually("the second PaymentProcessed to be recorded", async () => {
+    await waitFor("the second PaymentProcessed to be recorded", async () => {
       const { entries } = await s.client.getOrderHistory({ orderId });
       return entries.length === 5;
     });
@@ -1187,7 +1176,7 @@ describe("order service on the emulator", () => {
     // The reservation that was in flight still lands, then is released.
     await s.inventory.publishInventoryReserved(outcomes.inventoryOk(orderId));
     await s.inventory.publishInventoryReleased(outcomes.released(orderId));
-    await eventually("the release to be recorded", async () => {
+    await waitFor("the release to be recorded", async () => {
       const got = await s.client.getOrder({ orderId });
       return got.order?.inventory === StepStatus.COMPENSATED;
     });
@@ -1215,7 +1204,7 @@ describe("order service on the emulator", () => {
     await s.inventory.publishInventoryReservationFailed(outcomes.inventoryFailed(orderId));
     await waitFor("OrderCancelled", () => s.cancelledSeen.length > 0);
     await s.payment.publishPaymentProcessed(outcomes.paymentOk(orderId));
-    await eventually("PaymentProcessed to be recorded", async () => {
+    await waitFor("PaymentProcessed to be recorded", async () => {
       const got = await s.client.getOrder({ orderId });
       return got.order?.payment === StepStatus.SUCCEEDED;
     });

@@ -39,20 +39,6 @@ afterEach(async () => {
 });
 
 /** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 interface Harness {
   readonly pubsub: PubSub;
   readonly service: RunningService<PaymentTables>;
@@ -104,7 +90,7 @@ async function startPayment(env: Record<string, string> = {}): Promise<Harness> 
 
 /** Resolve once the service committed its handling of event `eventId`. */
 async function handled(harness: Harness, subscription: string, eventId: string): Promise<void> {
-  await eventually(`${subscription} to handle ${eventId}`, async () => {
+  await waitFor(`${subscription} to handle ${eventId}`, async () => {
     const claim = await harness.service.context.store.db
       .selectFrom("protoevents_inbox")
       .select("event_id")

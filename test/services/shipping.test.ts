@@ -26,20 +26,6 @@ afterEach(async () => {
 });
 
 /** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 30_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 interface Harness {
   readonly pubsub: PubSub;
   readonly service: RunningService<ShippingTables>;
@@ -79,7 +65,7 @@ async function startShipping(): Promise<Harness> {
 
 /** Resolve once the service committed its handling of event `eventId`. */
 async function handled(harness: Harness, eventId: string): Promise<void> {
-  await eventually(`shipping.prepare-shipment to handle ${eventId}`, async () => {
+  await waitFor(`shipping.prepare-shipment to handle ${eventId}`, async () => {
     const claim = await harness.service.context.store.db
       .selectFrom("protoevents_inbox")
       .select("event_id")

@@ -14,6 +14,8 @@ import {
   type StoreDialect,
   storeConfigFromEnv,
 } from "../../runtime/src/store/index.js";
+import { startTsProcess } from "../helpers/processes.js";
+import { waitFor } from "../helpers/pubsub.js";
 import {
   adminQuery,
   closeAdmin,
@@ -379,6 +381,41 @@ describe.each(harnesses)("$dialect store", (harness) => {
     ).rejects.toBe(failure);
     expect(await store.lockOutbox(async () => "again")).toBe("again");
   });
+
+  it("should exclude a relay on another store object of the same database, and take over a lease nobody renews", async () => {
+    const location = await harness.location();
+    const first = await open(location);
+    const second = await open(location);
+    const release = deferred();
+    const entered = deferred();
+    const holding = first.lockOutbox(async () => {
+      entered.resolve();
+      await release.promise;
+    });
+    await entered.promise;
+    // Another process, as far as the store can tell: it must wait its turn.
+    expect(await second.lockOutbox(async () => "second")).toBeUndefined();
+    release.resolve();
+    await holding;
+    expect(await second.lockOutbox(async () => "second")).toBe("second");
+
+    // A relay that died holding the lease: nobody renews it. Live, it excludes…
+    await first.db
+      .insertInto("protoevents_lease")
+      .values({ name: "outbox", holder: "crashed-relay", expires_at: Date.now() + 60_000 })
+      .onConflict((oc) =>
+        oc.column("name").doUpdateSet({ holder: "crashed-relay", expires_at: Date.now() + 60_000 }),
+      )
+      .execute();
+    expect(await second.lockOutbox(async () => "second")).toBeUndefined();
+    // …expired, it is taken over.
+    await first.db
+      .updateTable("protoevents_lease")
+      .set({ expires_at: Date.now() - 1 })
+      .where("holder", "=", "crashed-relay")
+      .execute();
+    expect(await second.lockOutbox(async () => "taken over")).toBe("taken over");
+  });
 });
 
 /** A call counter (keeps the listener type exact). */
@@ -397,6 +434,22 @@ function counter(): { fn: () => void; readonly calls: number } {
 function postgresOptions(schema: string) {
   return { connectionString: PG_URL, schema, migrations: serviceMigrations };
 }
+
+describe("sqlite store shared by two processes", () => {
+  it("should let one process relay at a time: the lease is in the file, not in a process", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "protoevents-store-"));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = join(dir, "shared.sqlite");
+    const store = await open({ kind: "sqlite", file });
+    const holder = startTsProcess("test/fixtures/lease-holder.ts", {}, [], [file]);
+    cleanups.push(() => holder.stop());
+    await holder.waitFor("holding the outbox lease", 60_000);
+    expect(await store.lockOutbox(async () => "here")).toBeUndefined();
+    await holder.stop();
+    expect(holder.output()).toContain("released");
+    expect(await store.lockOutbox(async () => "here")).toBe("here");
+  });
+});
 
 describe("postgres store with replicas", () => {
   it("should give exactly one claim when 20 transactions of two replicas claim one event id", async () => {
@@ -441,7 +494,47 @@ describe("postgres store with replicas", () => {
     const applied = await adminQuery<{ name: string }>(
       `select name from "${schema}".protoevents_migration union all select name from "${schema}".service_migration`,
     );
-    expect(applied.map((row) => row.name).sort()).toEqual(["0001_inbox_outbox", "0001_notes"]);
+    expect(applied.map((row) => row.name).sort()).toEqual([
+      "0001_inbox_outbox",
+      "0001_notes",
+      "0002_lease",
+    ]);
+  });
+
+  it("should let concurrent transactions that enqueue one ordering key take turns, so ids follow commit order", async () => {
+    const schema = newSchema();
+    const store = await createPostgresStore(postgresOptions(schema));
+    cleanups.push(() => store.close());
+    const release = deferred();
+    const firstEnqueued = deferred();
+    // The first transaction enqueues key K and holds on before committing.
+    const first = store.transaction(async (tx) => {
+      await tx.enqueue([entry(1, "K")]);
+      firstEnqueued.resolve();
+      await release.promise;
+    });
+    await firstEnqueued.promise;
+    let secondDone = false;
+    const second = store
+      .transaction((tx) => tx.enqueue([entry(2, "K"), entry(3, "other")]))
+      .then(() => {
+        secondDone = true;
+      });
+    // The second waits on the key's lock, in PostgreSQL, until the first commits.
+    await waitFor(
+      "the second transaction waiting on the ordering key's lock",
+      async () =>
+        (
+          await adminQuery<{ n: string }>(
+            "select count(*)::text as n from pg_stat_activity where wait_event_type = 'Lock' and query like '%pg_advisory_xact_lock%'",
+          )
+        )[0]?.n === "1",
+    );
+    expect(secondDone).toBe(false);
+    release.resolve();
+    await Promise.all([first, second]);
+    const pending = await store.pendingOutbox(10);
+    expect(pending.map((r) => r.eventId)).toEqual(["evt-1", "evt-2", "evt-3"]);
   });
 
   it("should hold the outbox lock across replicas when both relays run", async () => {

@@ -6,6 +6,7 @@
  *
  * @internal Not part of the public surface; import from `./index.js`.
  */
+import { randomUUID } from "node:crypto";
 import {
   type ColumnDataType,
   type ColumnDefinitionBuilder,
@@ -15,6 +16,7 @@ import {
   type Migration,
   type MigrationProvider,
   Migrator,
+  sql,
 } from "kysely";
 import { Code, isProtoeventsError, ProtoeventsError, reasonToString } from "../errors.js";
 import { getDefaultLogger } from "../logger.js";
@@ -250,7 +252,24 @@ export async function enqueueOutbox(
   db: ProtoeventsDb,
   entries: readonly OutboxEntry[],
   now: number,
+  dialect: StoreDialect,
 ): Promise<void> {
+  if (dialect === "postgres") {
+    // Row ids are the relay's order. Concurrent transactions that enqueue one
+    // ordering key take turns until commit, so each key's ids grow in commit
+    // order; keys are locked sorted, so two such transactions cannot deadlock
+    // within one enqueue. SQLite has one writer at a time anyway.
+    const keys = [
+      ...new Set(
+        entries.map((e) => e.orderingKey).filter((k): k is string => k !== undefined && k !== ""),
+      ),
+    ].sort();
+    for (const key of keys) {
+      await sql`SELECT pg_advisory_xact_lock(${ORDERING_KEY_LOCK_NAMESPACE}, hashtext(${key}))`.execute(
+        db,
+      );
+    }
+  }
   for (let start = 0; start < entries.length; start += CHUNK_SIZE) {
     const rows = entries.slice(start, start + CHUNK_SIZE).map((entry) => ({
       event_id: entry.eventId,
@@ -265,6 +284,54 @@ export async function enqueueOutbox(
     }));
     await db.insertInto("protoevents_outbox").values(rows).execute();
   }
+}
+
+/** First half of the two-int4 advisory locks on ordering keys ("pevk"). */
+const ORDERING_KEY_LOCK_NAMESPACE = 0x7065766b;
+
+/** The lease the outbox relay works under. */
+const OUTBOX_LEASE = "outbox";
+
+/**
+ * Take (or renew) a lease when it is free, expired, or already ours: one
+ * atomic upsert. Resolves true when `holder` holds it until `now + ttlMs`.
+ *
+ * @internal
+ */
+export async function takeLease(
+  db: ProtoeventsDb,
+  name: string,
+  holder: string,
+  now: number,
+  ttlMs: number,
+): Promise<boolean> {
+  const row = await db
+    .insertInto("protoevents_lease")
+    .values({ name, holder, expires_at: now + ttlMs })
+    .onConflict((oc) =>
+      oc
+        .column("name")
+        .doUpdateSet({ holder, expires_at: now + ttlMs })
+        .where((eb) =>
+          eb.or([
+            eb("protoevents_lease.expires_at", "<=", now),
+            eb("protoevents_lease.holder", "=", holder),
+          ]),
+        ),
+    )
+    .returning("holder")
+    .executeTakeFirst();
+  return row?.holder === holder;
+}
+
+/** Give a lease up (expire it now) if `holder` still holds it. @internal */
+export async function releaseLease(db: ProtoeventsDb, name: string, holder: string): Promise<void> {
+  await db
+    .updateTable("protoevents_lease")
+    .set({ expires_at: 0 })
+    .where("name", "=", name)
+    .where("holder", "=", holder)
+    .execute();
 }
 
 /**
@@ -443,6 +510,17 @@ function protoeventsMigrations(dialect: StoreDialect): Record<string, Migration>
           .execute();
       },
     },
+    "0002_lease": {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema
+          .createTable("protoevents_lease")
+          .ifNotExists()
+          .addColumn("name", "text", (col) => col.primaryKey())
+          .addColumn("holder", "text", (col) => col.notNull())
+          .addColumn("expires_at", "bigint", (col) => col.notNull())
+          .execute();
+      },
+    },
   };
 }
 
@@ -533,6 +611,9 @@ async function runMigrator<DB>(
 
 // ---- the store -------------------------------------------------------------
 
+/** How long the outbox relay's lease lasts unless renewed: a hung relay is replaced after this. */
+export const DEFAULT_OUTBOX_LEASE_MS = 30_000;
+
 /** What a dialect hands to {@link createKyselyStore}. @internal */
 export interface KyselyStoreOptions<DB> {
   readonly dialect: StoreDialect;
@@ -543,11 +624,10 @@ export interface KyselyStoreOptions<DB> {
   /** Clock in Unix milliseconds, for claims and outbox rows. */
   readonly now?: () => number;
   /**
-   * The dialect's outbox relay lock (see {@link Store.lockOutbox}): runs
-   * `work` and resolves to its result, or resolves to undefined without
-   * running it when the lock is held elsewhere.
+   * How long the outbox relay's lease lasts without renewal (see
+   * {@link Store.lockOutbox}). @default DEFAULT_OUTBOX_LEASE_MS
    */
-  readonly lockOutbox: <T>(work: () => Promise<T>) => Promise<T | undefined>;
+  readonly outboxLeaseMs?: number;
   /**
    * How often to try BEGIN when the connection handed out was already dead
    * (see {@link isStaleConnectionError}); a pool's size + 1.
@@ -566,6 +646,7 @@ export interface KyselyStoreOptions<DB> {
 export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB> {
   const { db, name, dialect } = options;
   const now = options.now ?? Date.now;
+  const leaseMs = options.outboxLeaseMs ?? DEFAULT_OUTBOX_LEASE_MS;
   const beginAttempts = options.beginAttempts ?? 1;
   const pe = protoevents(db);
   const claimQuery = compileClaim(pe);
@@ -615,6 +696,43 @@ export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB
     }
   }
 
+  /**
+   * Run `work` under the outbox lease, renewing it every third of its length,
+   * or resolve undefined at once when another relay holds it.
+   */
+  async function lockOutbox<T>(work: () => Promise<T>): Promise<T | undefined> {
+    // Every call is its own holder: two relays on one store object exclude each other too.
+    const holder = randomUUID();
+    const taken = await guard(name, "taking the outbox lease failed", () =>
+      takeLease(pe, OUTBOX_LEASE, holder, now(), leaseMs),
+    );
+    if (!taken) {
+      return undefined;
+    }
+    const renewal = setInterval(() => {
+      takeLease(pe, OUTBOX_LEASE, holder, now(), leaseMs).then(
+        (kept) => {
+          if (!kept) {
+            getDefaultLogger().warn(
+              { store: name, op: "relay" },
+              "the outbox lease went to another relay while this one worked",
+            );
+          }
+        },
+        () => {
+          // Cannot reach the store: the lease expires, and another relay may take it.
+        },
+      );
+    }, leaseMs / 3);
+    renewal.unref();
+    try {
+      return await work();
+    } finally {
+      clearInterval(renewal);
+      await releaseLease(pe, OUTBOX_LEASE, holder).catch(() => undefined);
+    }
+  }
+
   async function runTransaction<T>(work: (tx: StoreTransaction<DB>) => Promise<T>): Promise<T> {
     const trx = await begin();
     const rollback = async (): Promise<void> => {
@@ -637,7 +755,9 @@ export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB
           claimInbox(protoevents(trx), claimQuery, subscription, eventId, now()),
         ),
       enqueue: async (entries) => {
-        await guard(name, "enqueue failed", () => enqueueOutbox(protoevents(trx), entries, now()));
+        await guard(name, "enqueue failed", () =>
+          enqueueOutbox(protoevents(trx), entries, now(), dialect),
+        );
         if (entries.length > 0) {
           enqueued = true;
         }
@@ -671,7 +791,7 @@ export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB
     dialect,
     db,
     transaction: (work) => track(() => runTransaction(work)),
-    lockOutbox: (work) => track(() => options.lockOutbox(work)),
+    lockOutbox: (work) => track(() => lockOutbox(work)),
     pendingOutbox: (limit) => {
       if (!Number.isInteger(limit) || limit < 0) {
         return Promise.reject(

@@ -44,9 +44,9 @@ export interface PostgresStoreOptions {
    */
   readonly migrations?: Readonly<Record<string, Migration>>;
   /**
-   * Connections in this store's pool; at least 2, since an outbox relay holds
-   * one for its lock (see {@link Store.lockOutbox}) while it reads and marks
-   * rows through the others.
+   * Connections in this store's pool; at least 2, so the outbox relay's lease
+   * (see {@link Store.lockOutbox}) can be renewed while it reads and marks
+   * rows.
    *
    * @default 10
    */
@@ -94,7 +94,7 @@ export async function createPostgresStore<DB = unknown>(
   if (!Number.isInteger(poolSize) || poolSize < 2) {
     throw new ProtoeventsError(
       Code.InvalidArgument,
-      `poolSize must be an integer of at least 2 (an outbox relay holds one connection for its lock), got ${poolSize}`,
+      `poolSize must be an integer of at least 2 (the outbox relay renews its lease while it works), got ${poolSize}`,
     );
   }
   const name = `postgres store (schema ${schema})`;
@@ -122,71 +122,8 @@ export async function createPostgresStore<DB = unknown>(
     dialect: "postgres",
     db,
     name,
-    lockOutbox: (work) => lockOutbox(pool, schema, name, work),
     beginAttempts: poolSize + 1,
   });
-}
-
-/**
- * First key of the two-key advisory locks protoevents takes (ASCII "pevo");
- * the second is `hashtext(schema)`. Two-int4 advisory locks live apart from
- * single-int8 ones such as Kysely's migration lock.
- */
-const OUTBOX_LOCK_NAMESPACE = 0x7065766f;
-
-/**
- * Run `work` holding the schema's outbox advisory lock on one pooled
- * connection, or resolve undefined at once when another session holds it.
- * The lock is a session lock, so it is released explicitly afterwards, and
- * the connection is discarded instead of pooled when that fails (a pooled
- * connection must never keep holding it). A lost connection releases it on
- * the server; `work` is not interrupted then, so for a moment a second relay
- * may publish too (publishing is at least once anyway).
- */
-async function lockOutbox<T>(
-  pool: pg.Pool,
-  schema: string,
-  store: string,
-  work: () => Promise<T>,
-): Promise<T | undefined> {
-  let client: pg.PoolClient;
-  try {
-    client = await pool.connect();
-  } catch (error) {
-    throw storeUnavailable(store, "could not take the outbox lock", error);
-  }
-  let broken: Error | undefined;
-  try {
-    let locked: boolean;
-    try {
-      const result = await client.query<{ locked: boolean }>(
-        "select pg_try_advisory_lock($1, hashtext($2)) as locked",
-        [OUTBOX_LOCK_NAMESPACE, schema],
-      );
-      locked = result.rows[0]?.locked === true;
-    } catch (error) {
-      broken = error instanceof Error ? error : new Error(reasonToString(error));
-      throw storeUnavailable(store, "could not take the outbox lock", error);
-    }
-    if (!locked) {
-      return undefined;
-    }
-    try {
-      return await work();
-    } finally {
-      try {
-        await client.query("select pg_advisory_unlock($1, hashtext($2))", [
-          OUTBOX_LOCK_NAMESPACE,
-          schema,
-        ]);
-      } catch (error) {
-        // Discarding the connection ends the session and with it the lock.
-        broken = error instanceof Error ? error : new Error(reasonToString(error));
-      }
-    }
-  } finally {
-    client.release(broken);
-  }
 }
 
 /**

@@ -16,25 +16,6 @@ import type { ProtoeventsTables, Store } from "./store.js";
  */
 const BUSY_TIMEOUT_MS = 5_000;
 
-/**
- * Files whose outbox relay lock is held in this process. SQLite files have one
- * process each, so an in-process lock is enough; keyed by file so that two
- * store objects on one file (tests, a CLI in-process) still exclude each other.
- */
-const heldOutboxLocks = new Set<string | object>();
-
-async function lockOutbox<T>(key: string | object, work: () => Promise<T>): Promise<T | undefined> {
-  if (heldOutboxLocks.has(key)) {
-    return undefined;
-  }
-  heldOutboxLocks.add(key);
-  try {
-    return await work();
-  } finally {
-    heldOutboxLocks.delete(key);
-  }
-}
-
 /** Options of {@link createSqliteStore}. */
 export interface SqliteStoreOptions {
   /**
@@ -96,7 +77,6 @@ export async function createSqliteStore<DB = unknown>(
   const db = new Kysely<DB & ProtoeventsTables>({
     dialect: new SqliteDialect({ database: withStatementCache(database) }),
   });
-  const lockKey = file === ":memory:" ? {} : file;
   try {
     await migrateStore(db, {
       dialect: "sqlite",
@@ -113,8 +93,6 @@ export async function createSqliteStore<DB = unknown>(
     dialect: "sqlite",
     db,
     name,
-    // Every `:memory:` database is its own, so each gets its own lock key.
-    lockOutbox: (work) => lockOutbox(lockKey, work),
   });
 }
 

@@ -42,9 +42,23 @@ export interface OutboxTable {
 }
 
 /** The tables protoevents keeps in every store, next to the service's own. */
+/**
+ * Leases: who may do a job that must run once per store (the outbox relay),
+ * until when. A holder renews its lease while it works; a holder that stops
+ * (crashed, hung on a dead connection) loses it when it expires.
+ */
+export interface LeaseTable {
+  readonly name: string;
+  /** The holder's random id. */
+  readonly holder: string;
+  /** Unix milliseconds. */
+  readonly expires_at: number;
+}
+
 export interface ProtoeventsTables {
   readonly protoevents_inbox: InboxTable;
   readonly protoevents_outbox: OutboxTable;
+  readonly protoevents_lease: LeaseTable;
 }
 
 /** An event ready for the outbox: topic, encoded payload, attributes, ordering key. */
@@ -124,10 +138,12 @@ export interface Store<DB = unknown> {
    * Resolves to `work`'s result, or to `undefined` at once (without running
    * it) when another relay holds the lock.
    *
-   * PostgreSQL: a session advisory lock (`pg_try_advisory_lock` on a key
-   * derived from the schema) held on one pooled connection for the duration
-   * of `work` and released after it, also when it throws; a lost connection
-   * releases it. SQLite (one process per file): an in-process lock.
+   * A lease row in the store itself (`protoevents_lease`), taken in one
+   * atomic upsert, renewed while `work` runs and given up after it: it
+   * excludes relays in other processes and on other machines alike, on
+   * SQLite and PostgreSQL. A relay that stops renewing (crashed, or hung on
+   * a dead connection) loses it when it expires (30 s by default), and
+   * another takes over.
    */
   lockOutbox<T>(work: () => Promise<T>): Promise<T | undefined>;
   /** Pending outbox rows, oldest first, at most `limit`. */
