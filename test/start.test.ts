@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,7 @@ import {
 } from "../services/supervisor/progress.js";
 import { processExists, serviceEnv, storeUrlOf } from "../services/supervisor/start.js";
 import { CHECKOUT_COMMAND } from "./helpers/cli.js";
+import { waitFor } from "./helpers/pubsub.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dataDirs: string[] = [];
@@ -31,13 +32,14 @@ afterAll(() => {
 });
 
 /** `protoevents start …` in its own process, with its own project and data directory. */
-function startCli(args: string[]) {
+function startCli(args: string[], options: { ownEmulator?: boolean } = {}) {
   const project = `start-${process.pid}-${Date.now()}`;
   const dataDir = mkdtempSync(join(tmpdir(), "protoevents-start-"));
   dataDirs.push(dataDir);
   const env: Record<string, string | undefined> = {
     ...process.env,
-    PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
+    // The test run's emulator, unless the run must start (and own) one itself.
+    PUBSUB_EMULATOR_HOST: options.ownEmulator === true ? undefined : inject("emulatorHost"),
     PUBSUB_PROJECT_ID: project,
     PROTOEVENTS_DATA_DIR: dataDir,
     PROTOEVENTS_STORE_URL: undefined,
@@ -151,24 +153,61 @@ describe("protoevents start", () => {
     expect(await monitoringSubscriptions(run.project)).toEqual([]);
   }, 180_000);
 
-  it("should stop every process and exit 0 on SIGINT while placing orders without end", async () => {
-    const run = startCli(["--orders", "0", "--rate", "10"]);
+  it("should stop every process, the emulator it started too, and exit 0 on SIGHUP while placing orders without end", async () => {
+    // SIGHUP (its terminal closed) takes the path of Ctrl-C and SIGTERM.
+    const run = startCli(["--orders", "0", "--rate", "10"], { ownEmulator: true });
     // Plain progress lines (stdout is not a terminal): wait until some orders are confirmed.
     await run.waitFor(/^progress .*confirmed ([3-9]|\d{2,})\b/m, 150_000);
     const pids = run.pids();
-    expect(pids).toHaveLength(6);
+    // The emulator it started, and six services.
+    expect(run.stdout()).toMatch(/^started emulator pid=\d+/m);
+    expect(pids).toHaveLength(7);
     expect(pids.every(processExists)).toBe(true);
 
-    run.child.kill("SIGINT");
-    const code = await exitWithin(run, 20_000);
+    run.child.kill("SIGHUP");
+    const code = await exitWithin(run, 30_000);
     const out = run.output();
     expect(code, out).toBe(0);
-    expect(out).toContain("SIGINT: stopping everything");
+    expect(out).toContain("SIGHUP: stopping everything");
     expect(out).toMatch(/^summary: \d+ placed, \d+ confirmed, \d+ cancelled/m);
-    expect(out).toContain("stopped: 6 processes exited");
-    expect(pids.filter(processExists)).toEqual([]);
-    expect(await monitoringSubscriptions(run.project)).toEqual([]);
+    expect(out).toContain("stopped: 7 processes exited");
+    expect(pids.filter(processExists), out).toEqual([]);
   }, 180_000);
+});
+
+describe("protoevents start killed", () => {
+  it("should leave no emulator JVM and no service behind", async () => {
+    const run = startCli(["--orders", "0", "--rate", "5"], { ownEmulator: true });
+    await run.waitFor(/^services ready in /m, 150_000);
+    const pids = run.pids();
+    // The emulator it started, and six services.
+    expect(run.stdout()).toMatch(/^started emulator pid=\d+/m);
+    expect(pids).toHaveLength(7);
+    expect(pids.every(processExists)).toBe(true);
+    run.child.kill("SIGKILL");
+    await run.exited;
+    // Nothing could run in the supervisor: the lifelines do it.
+    await waitFor(
+      "the emulator and every service to stop",
+      () => !pids.some(processExists),
+      60_000,
+    );
+    // Each service stopped itself once its supervisor was gone: gracefully,
+    // or, with Pub/Sub gone too (the emulator was the supervisor's), after
+    // the stop bound, with what it could not publish left in its outbox.
+    const services = [...run.stdout().matchAll(/^started (\S+) pid=/gm)]
+      .map((m) => m[1] as string)
+      .filter((name) => name !== "emulator");
+    expect(services).toHaveLength(6);
+    for (const name of services) {
+      const log = readFileSync(join(run.dataDir, "logs", `${name}.log`), "utf8");
+      const gone = log.indexOf("the supervisor that started this service is gone");
+      expect(gone, `${name}.log:\n${log.slice(-3000)}`).toBeGreaterThan(-1);
+      expect(log.slice(gone), `${name}.log`).toMatch(
+        /"msg":"(service stopped|service did not stop within 20 s; exiting \(unpublished events stay in the outbox\))"/,
+      );
+    }
+  }, 240_000);
 });
 
 describe("protoevents start and service options", () => {

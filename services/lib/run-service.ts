@@ -8,6 +8,7 @@
  * `PROTOEVENTS_FAULT_RATE` makes deliveries fail on purpose
  * (`fault-injection.ts`); unset, nothing changes.
  */
+import { readFileSync } from "node:fs";
 import type { PubSub } from "@google-cloud/pubsub";
 import type { ConsumerHealth, Logger, Store, SubscriptionHealth } from "@protoevents/runtime";
 import {
@@ -31,6 +32,38 @@ export interface Closable {
   /** A consumer's health; servers have none. */
   health?(): ConsumerHealth;
 }
+
+/**
+ * Whether `pid` is still this process's parent. A process's children are
+ * reparented the moment it dies, even before it is reaped (while signal 0
+ * would still reach its zombie), so on Linux the kernel's own view is read;
+ * elsewhere whether the process exists at all.
+ */
+function parentAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync("/proc/self/stat", "utf8");
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid;
+  } catch {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (error) {
+      return (error as { code?: unknown }).code === "EPERM";
+    }
+  }
+}
+
+/**
+ * Environment variable: a supervisor's PID. The service stops gracefully
+ * once that process is gone, so a supervisor's services
+ * stop with it even when it is killed with SIGKILL (nothing can run in it
+ * then). Checked every second.
+ */
+export const LIFELINE_ENV = "PROTOEVENTS_LIFELINE_PID";
+
+/** How long a service may take to stop before it exits anyway. */
+export const STOP_TIMEOUT_MS = 20_000;
 
 /** The exit code of a service whose subscriptions could not stream for too long. */
 export const UNHEALTHY_EXIT_CODE = 3;
@@ -180,6 +213,18 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
   let signalled = false;
   let running: RunningService<DB> | undefined;
   const stop = (service: RunningService<DB>, code = 0) => {
+    // A stop must end: with Pub/Sub or the store gone, closing and draining
+    // the outbox could wait for minutes. What was not published stays in the
+    // outbox for the next start.
+    const deadline = setTimeout(() => {
+      service.context.log.error(
+        { op: "stop", timeoutMs: STOP_TIMEOUT_MS },
+        `service did not stop within ${STOP_TIMEOUT_MS / 1000} s; exiting (unpublished events stay in the outbox)`,
+      );
+      service.context.log.flush();
+      process.exit(1);
+    }, STOP_TIMEOUT_MS);
+    deadline.unref();
     service.stop().then(
       () => process.exit(code),
       (error: unknown) => {
@@ -199,6 +244,22 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
   };
   process.once("SIGTERM", onSignal);
   process.once("SIGINT", onSignal);
+  const supervisor = Number(process.env[LIFELINE_ENV] ?? "");
+  if (Number.isSafeInteger(supervisor) && supervisor > 0) {
+    const watch = setInterval(() => {
+      // (process.ppid is read once at start in Node 20: ask the kernel.)
+      if (!parentAlive(supervisor)) {
+        clearInterval(watch);
+        // Whoever started this service is gone: stop as on SIGTERM.
+        running?.context.log.warn(
+          { op: "stop", supervisorPid: supervisor },
+          "the supervisor that started this service is gone; stopping",
+        );
+        onSignal();
+      }
+    }, 1000);
+    watch.unref();
+  }
   try {
     running = await startService(definition);
   } catch (error) {

@@ -9,7 +9,15 @@
  * same defaults.
  */
 import { randomBytes } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, rmSync, statSync } from "node:fs";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Code as ConnectCode, ConnectError, createClient } from "@connectrpc/connect";
@@ -28,6 +36,7 @@ import { execa } from "execa";
 import { ProductService } from "../../generated/checkout/v1/catalog_api_pb.js";
 import { OrderService } from "../../generated/checkout/v1/order_api_pb.js";
 import { TS_NODE_ARGS } from "../lib/node-args.js";
+import { LIFELINE_ENV } from "../lib/run-service.js";
 import {
   DemoOrders,
   type DemoProduct,
@@ -250,17 +259,25 @@ class ServiceProcess {
       `{"msg":"--- protoevents start: ${name} starting","time":"${new Date().toISOString()}"}\n`,
     );
     this.logOffset = statSync(logFile).size;
+    // The service writes its log file itself (the descriptor is handed to
+    // it), not through a pipe to this process: its logging, and its stop
+    // when the lifeline ends, do not depend on this process being alive.
+    // (execa's types list descriptors 3–9 only; any number goes to spawn as is.)
+    const log = openSync(logFile, "a") as 3;
     const subprocess = execa(process.execPath, [...TS_NODE_ARGS, serviceMain(name)], {
       cwd: ROOT,
-      env,
+      // The lifeline: once this supervisor is gone (even by SIGKILL) the service stops.
+      env: { ...env, [LIFELINE_ENV]: String(process.pid) },
       extendEnv: false,
       stdin: "ignore",
-      stdout: { file: logFile, append: true },
-      stderr: { file: logFile, append: true },
+      stdout: log,
+      stderr: log,
       reject: false,
       cleanup: true,
       forceKillAfterDelay: STOP_GRACE_MS,
     });
+    // The child has its own copy by now.
+    closeSync(log);
     this.signal = (signal) => {
       subprocess.kill(signal);
     };
