@@ -13,8 +13,8 @@ afterEach(async () => {
 
 describe("postgres store migrations", () => {
   it("should open stores while other schemas of the database are created and dropped", async () => {
-    // Kysely's migration introspection reads every schema's tables; a schema
-    // dropped meanwhile used to fail the open with "schema does not exist".
+    // Kysely's own introspection reads every schema's tables by name; a schema
+    // dropped meanwhile failed the open with "schema does not exist".
     let churning = true;
     const churn = (async () => {
       for (let i = 0; churning; i++) {
@@ -24,13 +24,13 @@ describe("postgres store migrations", () => {
         await dropSchema(schema);
       }
     })();
-    const opened: Store[] = [];
+    const opened: Array<{ store: Store; schema: string }> = [];
     try {
       for (let i = 0; i < 15; i++) {
         const schema = uniqueName("pe_race");
         cleanups.push(() => dropSchema(schema));
         const store = await createPostgresStore({ connectionString: PG_URL, schema });
-        opened.push(store);
+        opened.push({ store, schema });
         cleanups.push(() => store.close());
       }
     } finally {
@@ -38,5 +38,19 @@ describe("postgres store migrations", () => {
       await churn;
     }
     expect(opened).toHaveLength(15);
+    // The store's introspection sees its own schema, whole, and nothing else.
+    const [first] = opened;
+    const tables = await first?.store.db.introspection.getTables({
+      withInternalKyselyTables: true,
+    });
+    expect(new Set(tables?.map((t) => t.schema))).toEqual(new Set([first?.schema]));
+    expect(tables?.map((t) => t.name)).toEqual(
+      expect.arrayContaining(["protoevents_migration", "protoevents_outbox"]),
+    );
+    const outbox = tables?.find((t) => t.name === "protoevents_outbox");
+    expect(outbox?.columns.find((c) => c.name === "id")).toMatchObject({
+      isAutoIncrementing: true,
+      isNullable: false,
+    });
   });
 });

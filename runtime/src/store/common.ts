@@ -556,16 +556,6 @@ export async function migrateStore<DB>(db: Kysely<DB>, options: MigrateOptions):
   }
 }
 
-/** PostgreSQL errors of a concurrent DROP elsewhere in the database: 3F000 invalid schema, 42P01 undefined table. */
-function isConcurrentDdlRace(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return (
-    code === "3F000" ||
-    code === "42P01" ||
-    /cache lookup failed for relation/.test(reasonToString(error))
-  );
-}
-
 async function runMigrator<DB>(
   db: Kysely<DB>,
   options: MigrateOptions,
@@ -582,20 +572,10 @@ async function runMigrator<DB>(
     // the database and would find another service's.
     ...(options.schema === undefined ? {} : { migrationTableSchema: options.schema }),
   });
-  let { error, results } = await migrator.migrateToLatest();
-  // Kysely's PostgreSQL introspection (which decides whether the bookkeeping
-  // table exists) reads the tables of every schema in the database; another
-  // service or test dropping its schema at that moment fails it with
-  // "schema does not exist" or "relation does not exist". Nothing was
-  // migrated then, so trying again is safe.
-  for (
-    let attempt = 1;
-    error !== undefined && attempt < 5 && isConcurrentDdlRace(error);
-    attempt++
-  ) {
-    await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-    ({ error, results } = await migrator.migrateToLatest());
-  }
+  // On PostgreSQL the store's dialect limits Kysely's introspection to the
+  // store's schema (see StoreDialect in postgres.ts), so schemas created and
+  // dropped elsewhere in the database cannot fail this.
+  const { error, results } = await migrator.migrateToLatest();
   if (error === undefined) {
     return;
   }

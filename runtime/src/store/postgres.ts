@@ -2,7 +2,18 @@
  * The scale-out store: PostgreSQL, one schema per service, shared by every
  * replica of the service.
  */
-import { Kysely, type Migration, PostgresDialect, sql } from "kysely";
+import {
+  type DatabaseIntrospector,
+  type DatabaseMetadata,
+  type DatabaseMetadataOptions,
+  Kysely,
+  type Migration,
+  PostgresDialect,
+  type PostgresDialectConfig,
+  type SchemaMetadata,
+  sql,
+  type TableMetadata,
+} from "kysely";
 import type pg from "pg";
 import { Code, ProtoeventsError, reasonToString } from "../errors.js";
 import { getDefaultLogger } from "../logger.js";
@@ -105,7 +116,7 @@ export async function createPostgresStore<DB = unknown>(
     poolSize,
     store: name,
   });
-  const db = new Kysely<DB & ProtoeventsTables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<DB & ProtoeventsTables>({ dialect: new StoreDialect({ pool }, schema) });
   try {
     await ensureSchema(db, schema, name);
     await migrateStore(db, {
@@ -231,5 +242,107 @@ async function ensureSchema<DB>(db: Kysely<DB>, schema: string, store: string): 
       `${store}: could not create the schema: ${reasonToString(error)}`,
       { cause: error },
     );
+  }
+}
+
+/**
+ * Kysely's PostgreSQL dialect with introspection limited to the store's
+ * schema. Kysely's own introspector (which its Migrator uses to find its
+ * bookkeeping table) reads the tables of every schema in the database and
+ * resolves each by name, so another service or test dropping its schema at
+ * that moment failed our migrations with "schema … does not exist".
+ */
+class StoreDialect extends PostgresDialect {
+  readonly #schema: string;
+
+  constructor(config: PostgresDialectConfig, schema: string) {
+    super(config);
+    this.#schema = schema;
+  }
+
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    return new SchemaIntrospector(db, this.#schema);
+  }
+}
+
+/** The tables and columns of one schema, looked up by oid only, never by name. */
+class SchemaIntrospector implements DatabaseIntrospector {
+  readonly #db: Kysely<unknown>;
+  readonly #schema: string;
+
+  constructor(db: Kysely<unknown>, schema: string) {
+    this.#db = db;
+    this.#schema = schema;
+  }
+
+  async getSchemas(): Promise<SchemaMetadata[]> {
+    return [{ name: this.#schema }];
+  }
+
+  async getTables(
+    options: DatabaseMetadataOptions = { withInternalKyselyTables: false },
+  ): Promise<TableMetadata[]> {
+    const { rows } = await sql<{
+      table: string;
+      table_type: string;
+      column: string;
+      not_null: boolean;
+      has_default: boolean;
+      type: string;
+      type_schema: string;
+      column_description: string | null;
+      auto_incrementing: boolean;
+    }>`
+      select c.relname as table, c.relkind as table_type, a.attname as column,
+        a.attnotnull as not_null, a.atthasdef as has_default,
+        typ.typname as type, dtns.nspname as type_schema,
+        col_description(a.attrelid, a.attnum) as column_description,
+        (a.attidentity <> '' or coalesce(pg_get_expr(d.adbin, d.adrelid) like 'nextval(%', false)) as auto_incrementing
+      from pg_catalog.pg_namespace ns
+      join pg_catalog.pg_class c on c.relnamespace = ns.oid
+      join pg_catalog.pg_attribute a on a.attrelid = c.oid
+      join pg_catalog.pg_type typ on typ.oid = a.atttypid
+      join pg_catalog.pg_namespace dtns on dtns.oid = typ.typnamespace
+      left join pg_catalog.pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+      where ns.nspname = ${this.#schema}
+        and c.relkind in ('r', 'v', 'p')
+        and a.attnum >= 0 and not a.attisdropped
+      order by c.relname, a.attnum`.execute(this.#db);
+    const tables = new Map<
+      string,
+      { name: string; isView: boolean; schema: string; columns: TableMetadata["columns"][number][] }
+    >();
+    for (const row of rows) {
+      if (
+        !options.withInternalKyselyTables &&
+        (row.table === "kysely_migration" || row.table === "kysely_migration_lock")
+      ) {
+        continue;
+      }
+      let table = tables.get(row.table);
+      if (table === undefined) {
+        table = {
+          name: row.table,
+          isView: row.table_type === "v",
+          schema: this.#schema,
+          columns: [],
+        };
+        tables.set(row.table, table);
+      }
+      table.columns.push({
+        name: row.column,
+        dataType: row.type,
+        dataTypeSchema: row.type_schema,
+        isNullable: !row.not_null,
+        hasDefaultValue: row.has_default,
+        isAutoIncrementing: row.auto_incrementing,
+        ...(row.column_description === null ? {} : { comment: row.column_description }),
+      });
+    }
+    return [...tables.values()];
+  }
+
+  async getMetadata(options?: DatabaseMetadataOptions): Promise<DatabaseMetadata> {
+    return { tables: await this.getTables(options) };
   }
 }
