@@ -135,6 +135,137 @@ describe("planProvisioning and applyPlan", () => {
     expect(deadLetters.messageRetentionDuration?.seconds).toBe(String(7 * 24 * 3600));
   });
 
+  it("should create every subscription, dead-letter ones included, without expiry", async () => {
+    const pubsub = freshProject();
+    const { plan } = await provision(pubsub, registry, { dryRun: false });
+    const subscriptions = names(plan, "subscription");
+    expect(subscriptions).toHaveLength(2 * subscriptionContracts.length);
+    for (const name of subscriptions) {
+      const [metadata] = await pubsub.subscription(name).getMetadata();
+      // A policy without a ttl is "never"; no policy would be Pub/Sub's 31 days.
+      expect(metadata.expirationPolicy, name).toEqual({ ttl: null });
+      expect(metadata.retainAckedMessages, name).toBe(false);
+      expect(metadata.messageRetentionDuration?.seconds, name).toBe(String(7 * 24 * 3600));
+    }
+    const line = formatPlan(plan)
+      .split("\n")
+      .find((l) => l.startsWith("+ subscription payment.charge-order:"));
+    expect(line).toContain("keeps messages 7 days, never expires");
+  });
+
+  it("should create and repair expiry, retention and retained acks the contract declares", async () => {
+    const pubsub = freshProject();
+    const declared = withSubscription("payment.charge-order", {
+      expirationTtlDays: 30,
+      messageRetentionSeconds: 3_600,
+      retainAckedMessages: true,
+    });
+    const { plan } = await provision(pubsub, declared, { dryRun: false });
+    expect(formatPlan(plan)).toContain(
+      "keeps messages 1 hour, retains acked messages, expires after 30 days without activity",
+    );
+    const [metadata] = await pubsub.subscription("payment.charge-order").getMetadata();
+    expect(metadata.expirationPolicy?.ttl?.seconds).toBe(String(30 * 86_400));
+    expect(metadata.messageRetentionDuration?.seconds).toBe("3600");
+    expect(metadata.retainAckedMessages).toBe(true);
+    // Its dead letters stay whatever the subscription says.
+    const [deadLetters] = await pubsub
+      .subscription("payment.charge-order.dead-letter")
+      .getMetadata();
+    expect(deadLetters.expirationPolicy).toEqual({ ttl: null });
+
+    // Someone changes retention by hand: the plan shows it and applying repairs it.
+    await pubsub.subscription("payment.charge-order").setMetadata({
+      messageRetentionDuration: { seconds: 7_200 },
+      retainAckedMessages: false,
+    });
+    const drift = await planProvisioning(pubsub, declared);
+    expect(drift.actions.filter((a) => a.kind !== "unchanged")).toMatchObject([
+      {
+        kind: "update",
+        name: "payment.charge-order",
+        changes: [
+          { field: "messageRetentionSeconds", from: 7_200, to: 3_600 },
+          { field: "retainAckedMessages", from: false, to: true },
+        ],
+      },
+    ]);
+    await applyPlan(pubsub, drift);
+    const [repaired] = await pubsub.subscription("payment.charge-order").getMetadata();
+    expect(repaired.messageRetentionDuration?.seconds).toBe("3600");
+    expect(repaired.retainAckedMessages).toBe(true);
+    expect((await planProvisioning(pubsub, declared)).actions.map((a) => a.kind)).toEqual(
+      drift.actions.map(() => "unchanged"),
+    );
+  });
+
+  it("should plan and send the expiry repair real Pub/Sub needs for a subscription made without one", async () => {
+    // The emulator refuses to update an expiration policy ("currently
+    // unsupported in the Pub/Sub Emulator"), so this test checks the plan and
+    // the request protoevents sends, through a client that reports real
+    // Pub/Sub and records subscription updates instead of sending those.
+    const pubsub = freshProject();
+    await provision(pubsub, registry, { dryRun: false });
+    // A subscription as Pub/Sub's defaults make it: no expiration policy,
+    // so it would be deleted after 31 days without activity.
+    await pubsub.subscription("payment.charge-order.dead-letter").delete();
+    await pubsub.createSubscription(
+      "payment.charge-order.dead-letter",
+      "payment.charge-order.dead-letter",
+      { messageRetentionDuration: { seconds: 7 * 86_400 } },
+    );
+    const sent: Array<{ name: string; metadata: unknown }> = [];
+    const asRealPubSub = new Proxy(pubsub, {
+      get(target, property) {
+        if (property === "isEmulator") {
+          return false;
+        }
+        if (property === "subscription") {
+          return (name: string) => {
+            const subscription = target.subscription(name);
+            return new Proxy(subscription, {
+              get(sub, key) {
+                if (key === "setMetadata") {
+                  return async (metadata: unknown) => {
+                    sent.push({ name, metadata });
+                    return [{}];
+                  };
+                }
+                const value = Reflect.get(sub, key);
+                return typeof value === "function" ? value.bind(sub) : value;
+              },
+            });
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+
+    const plan = await planProvisioning(asRealPubSub, registry);
+    const changed = plan.actions.filter((a) => a.kind !== "unchanged");
+    expect(changed).toMatchObject([
+      {
+        kind: "update",
+        name: "payment.charge-order.dead-letter",
+        changes: [{ field: "expirationPolicy.ttl", from: "31 days", to: "never" }],
+      },
+    ]);
+    expect(formatPlan(plan)).toContain(
+      '~ subscription payment.charge-order.dead-letter: expirationPolicy.ttl: "31 days" → "never"',
+    );
+    await applyPlan(asRealPubSub, plan);
+    // Only the changed setting: a policy without a ttl, which is "never".
+    expect(sent).toEqual([
+      { name: "payment.charge-order.dead-letter", metadata: { expirationPolicy: {} } },
+    ]);
+
+    // Against the emulator itself the same difference is left out: it never
+    // expires subscriptions and cannot update the policy.
+    const onEmulator = await planProvisioning(pubsub, registry);
+    expect(onEmulator.actions.every((a) => a.kind === "unchanged")).toBe(true);
+  });
+
   it("should plan nothing to do when provisioning twice", async () => {
     const pubsub = freshProject();
     const first = await provision(pubsub, registry, { dryRun: false });

@@ -948,6 +948,11 @@ export class FileEmitter {
       f.print(`    ackDeadlineSeconds: ${sub.ackDeadlineSeconds},`);
       f.print(`    minBackoffSeconds: ${sub.minBackoffSeconds},`);
       f.print(`    maxBackoffSeconds: ${sub.maxBackoffSeconds},`);
+      if (sub.expirationTtlDays !== undefined) {
+        f.print(`    expirationTtlDays: ${sub.expirationTtlDays},`);
+      }
+      f.print(`    messageRetentionSeconds: ${sub.messageRetentionSeconds},`);
+      f.print(`    retainAckedMessages: ${sub.retainAckedMessages},`);
       f.print(`    ordered: ${sub.ordered},`);
       f.print(`    filter: ${JSON.stringify(sub.filter)},`);
       f.print(

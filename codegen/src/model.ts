@@ -73,6 +73,10 @@ export interface SubscriptionModel {
   readonly ackDeadlineSeconds: number;
   readonly minBackoffSeconds: number;
   readonly maxBackoffSeconds: number;
+  /** Days of inactivity before Pub/Sub deletes the subscription; undefined: never. */
+  readonly expirationTtlDays: number | undefined;
+  readonly messageRetentionSeconds: number;
+  readonly retainAckedMessages: boolean;
   readonly ordered: boolean;
   /** The filter to create the subscription with: the contract's, plus `ce-type` on a shared topic. */
   readonly filter: string;
@@ -103,6 +107,7 @@ export const SubscriptionDefaults = {
   ackDeadlineSeconds: 60,
   minBackoffSeconds: 10,
   maxBackoffSeconds: 600,
+  messageRetentionSeconds: 7 * 24 * 60 * 60,
 } as const;
 
 /** Pub/Sub resource ids: a letter, then 2–254 of letters, digits and `-_.~+%`; not `goog…`. */
@@ -502,6 +507,34 @@ export function buildModel(
             location: subAt(4),
           });
         }
+        const messageRetentionSeconds =
+          sub.messageRetentionSeconds ?? SubscriptionDefaults.messageRetentionSeconds;
+        if (messageRetentionSeconds < 600 || messageRetentionSeconds > 604_800) {
+          findings.push({
+            rule: "retention-range",
+            message: `${where} sets message_retention_seconds ${messageRetentionSeconds}; Pub/Sub allows 600 (10 minutes) to 604800 (7 days)`,
+            fix: "set message_retention_seconds between 600 and 604800",
+            location: subAt(10),
+          });
+        }
+        const expirationTtlDays = sub.expirationTtlDays;
+        if (expirationTtlDays !== undefined) {
+          if (expirationTtlDays < 1 || expirationTtlDays > 365) {
+            findings.push({
+              rule: "expiration-range",
+              message: `${where} sets expiration_ttl_days ${expirationTtlDays}; Pub/Sub allows 1 to 365 days`,
+              fix: "set expiration_ttl_days between 1 and 365, or leave it out so the subscription never expires",
+              location: subAt(9),
+            });
+          } else if (expirationTtlDays * 86_400 <= messageRetentionSeconds) {
+            findings.push({
+              rule: "expiration-range",
+              message: `${where} sets expiration_ttl_days ${expirationTtlDays}, not longer than its message retention (${messageRetentionSeconds} s); Pub/Sub refuses an expiry that is not longer than the retention`,
+              fix: `set expiration_ttl_days above ${Math.floor(messageRetentionSeconds / 86_400)}, lower message_retention_seconds, or leave expiration_ttl_days out so the subscription never expires`,
+              location: subAt(9),
+            });
+          }
+        }
         if (sub.ordered && event !== undefined && event.orderingKeyField === undefined) {
           findings.push({
             rule: "ordered-without-key",
@@ -555,6 +588,9 @@ export function buildModel(
           ackDeadlineSeconds,
           minBackoffSeconds,
           maxBackoffSeconds,
+          expirationTtlDays,
+          messageRetentionSeconds,
+          retainAckedMessages: sub.retainAckedMessages,
           ordered: sub.ordered,
           filter,
           deadLetter: sub.deadLetter ?? true,

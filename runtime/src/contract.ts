@@ -62,6 +62,16 @@ export interface SubscriptionContract<Desc extends DescMessage = DescMessage> {
   readonly ackDeadlineSeconds: number;
   readonly minBackoffSeconds: number;
   readonly maxBackoffSeconds: number;
+  /**
+   * Days without activity after which Pub/Sub deletes the subscription.
+   * Undefined: never (protoevents sets no expiry; Pub/Sub's own default
+   * would be 31 days).
+   */
+  readonly expirationTtlDays?: number;
+  /** How long messages are kept, in seconds. Undefined: Pub/Sub's 7 days. */
+  readonly messageRetentionSeconds?: number;
+  /** Keep acked messages for the retention period, for seek and replay. Undefined: false. */
+  readonly retainAckedMessages?: boolean;
   readonly ordered: boolean;
   /** The Pub/Sub filter the subscription is created with; empty for none. */
   readonly filter: string;

@@ -64,6 +64,12 @@ export interface SubscriptionSpec {
   readonly ackDeadlineSeconds?: number;
   readonly retryPolicy?: RetryPolicySpec;
   readonly messageRetentionSeconds?: number;
+  readonly retainAckedMessages?: boolean;
+  /**
+   * Seconds without activity before Pub/Sub deletes the subscription;
+   * `null`: never expires.
+   */
+  readonly expirationTtlSeconds?: number | null;
   /** Exactly these labels; left alone when undefined. */
   readonly labels?: Readonly<Record<string, string>>;
 }
@@ -145,7 +151,8 @@ const DEAD_LETTER_RETENTION_SECONDS = 7 * 24 * 60 * 60;
 /**
  * Pub/Sub's documented defaults, for fields an existing resource reports
  * empty: retry backoff 10–600 s, 5 delivery attempts, 7 days retention, 10 s
- * ack deadline.
+ * ack deadline, and expiry after 31 days without activity for a
+ * subscription created without an expiration policy.
  */
 const PUBSUB_DEFAULTS = {
   minimumBackoffSeconds: 10,
@@ -153,6 +160,7 @@ const PUBSUB_DEFAULTS = {
   maxDeliveryAttempts: 5,
   messageRetentionSeconds: 7 * 24 * 60 * 60,
   ackDeadlineSeconds: 10,
+  expirationTtlSeconds: 31 * 24 * 60 * 60,
 } as const;
 
 /**
@@ -170,6 +178,14 @@ const IMMUTABLE: Readonly<Record<string, string>> = {
   filter: "a filter cannot be changed on an existing subscription",
   enableMessageOrdering: "message ordering cannot be turned on or off on an existing subscription",
 };
+/**
+ * Settings the emulator cannot update on an existing subscription (it
+ * answers "Updating the expiration_policy field is currently unsupported in
+ * the Pub/Sub Emulator"). Its subscriptions never expire anyway, so plans
+ * against the emulator leave these out of the comparison.
+ */
+const EMULATOR_CANNOT_UPDATE: ReadonlySet<string> = new Set(["expirationPolicy.ttl"]);
+
 const RECREATE_ADVICE =
   "create a new subscription with a new name in the contract, move consumers, then delete the old one";
 
@@ -217,6 +233,7 @@ export async function planProvisioning(
               subscriptionFields(desired),
               subscriptionFields(subscriptionSpecOf(desired.name, existing)),
               desired,
+              pubsub.isEmulator ? EMULATOR_CANNOT_UPDATE : undefined,
             );
       const action = toAction(comparison, describe(desired));
       return { resource: "subscription", name: desired.name, desired, ...action };
@@ -432,6 +449,11 @@ function desiredState(
         minimumBackoffSeconds: sub.minBackoffSeconds,
         maximumBackoffSeconds: sub.maxBackoffSeconds,
       },
+      messageRetentionSeconds:
+        sub.messageRetentionSeconds ?? PUBSUB_DEFAULTS.messageRetentionSeconds,
+      retainAckedMessages: sub.retainAckedMessages ?? false,
+      expirationTtlSeconds:
+        sub.expirationTtlDays === undefined ? null : sub.expirationTtlDays * 86_400,
       ...withLabels,
     });
     if (sub.deadLetter !== undefined) {
@@ -443,6 +465,8 @@ function desiredState(
         enableMessageOrdering: false,
         deadLetterPolicy: null,
         messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
+        // Nobody reads it until the day it is needed: it must never expire.
+        expirationTtlSeconds: null,
         ...withLabels,
       });
     }
@@ -476,9 +500,31 @@ function describe(spec: SubscriptionSpec): string {
     );
   }
   if (spec.messageRetentionSeconds !== undefined) {
-    parts.push(`keeps messages ${spec.messageRetentionSeconds / 86_400} days`);
+    parts.push(`keeps messages ${duration(spec.messageRetentionSeconds)}`);
+  }
+  if (spec.retainAckedMessages === true) {
+    parts.push("retains acked messages");
+  }
+  if (spec.expirationTtlSeconds !== undefined) {
+    parts.push(
+      spec.expirationTtlSeconds === null
+        ? "never expires"
+        : `expires after ${duration(spec.expirationTtlSeconds)} without activity`,
+    );
   }
   return parts.join(", ");
+}
+
+/** Whole days when it is some, else hours or minutes: "7 days", "1 day", "10 minutes". */
+function duration(seconds: number): string {
+  const unit = (n: number, name: string): string => `${n} ${name}${n === 1 ? "" : "s"}`;
+  if (seconds % 86_400 === 0) {
+    return unit(seconds / 86_400, "day");
+  }
+  if (seconds % 3_600 === 0) {
+    return unit(seconds / 3_600, "hour");
+  }
+  return seconds % 60 === 0 ? unit(seconds / 60, "minute") : unit(seconds, "second");
 }
 
 // ---- what exists, normalised -----------------------------------------------
@@ -538,6 +584,15 @@ function subscriptionSpecOf(name: string, m: GetSubscriptionMetadataResponse[0])
       m.messageRetentionDuration,
       PUBSUB_DEFAULTS.messageRetentionSeconds,
     ),
+    retainAckedMessages: m.retainAckedMessages === true,
+    // No policy at all: created without one, so Pub/Sub's 31 days apply. A
+    // policy without a ttl: never expires.
+    expirationTtlSeconds:
+      m.expirationPolicy === null || m.expirationPolicy === undefined
+        ? PUBSUB_DEFAULTS.expirationTtlSeconds
+        : m.expirationPolicy.ttl === null || m.expirationPolicy.ttl === undefined
+          ? null
+          : toSeconds(m.expirationPolicy.ttl, PUBSUB_DEFAULTS.expirationTtlSeconds),
     labels: m.labels ?? {},
   };
 }
@@ -577,6 +632,16 @@ function subscriptionFields(spec: SubscriptionSpec): Fields {
   if (spec.messageRetentionSeconds !== undefined) {
     fields.set("messageRetentionSeconds", spec.messageRetentionSeconds);
   }
+  if (spec.retainAckedMessages !== undefined) {
+    fields.set("retainAckedMessages", spec.retainAckedMessages);
+  }
+  if (spec.expirationTtlSeconds !== undefined) {
+    // "never" rather than null, so the plan reads `"31 days" → "never"`.
+    fields.set(
+      "expirationPolicy.ttl",
+      spec.expirationTtlSeconds === null ? "never" : duration(spec.expirationTtlSeconds),
+    );
+  }
   labelFields(fields, spec.labels);
   return fields;
 }
@@ -595,8 +660,9 @@ function compare(
   desired: Fields,
   existing: Fields,
   spec: { readonly labels?: unknown },
+  ignore?: ReadonlySet<string>,
 ): Comparison {
-  const keys = new Set(desired.keys());
+  const keys = new Set([...desired.keys()].filter((key) => ignore?.has(key) !== true));
   if (spec.labels !== undefined) {
     for (const key of existing.keys()) {
       if (key.startsWith("labels.")) {
@@ -673,6 +739,19 @@ function subscriptionMetadata(spec: SubscriptionSpec): SubscriptionMetadata {
     ...(spec.messageRetentionSeconds === undefined
       ? {}
       : { messageRetentionDuration: { seconds: spec.messageRetentionSeconds } }),
+    ...(spec.retainAckedMessages === undefined
+      ? {}
+      : { retainAckedMessages: spec.retainAckedMessages }),
+    // A policy without a ttl is "never expires"; no policy at all would be
+    // Pub/Sub's 31 days.
+    ...(spec.expirationTtlSeconds === undefined
+      ? {}
+      : {
+          expirationPolicy:
+            spec.expirationTtlSeconds === null
+              ? {}
+              : { ttl: { seconds: spec.expirationTtlSeconds } },
+        }),
     ...(labels === undefined ? {} : { labels: { ...labels } }),
   };
 }

@@ -309,6 +309,40 @@ service CartService {
     );
   });
 
+  it.each([
+    [
+      "an expiry past Pub/Sub's 365 days",
+      "expiration_ttl_days: 400",
+      "expiration-range",
+      /expiration_ttl_days 400; Pub\/Sub allows 1 to 365 days/,
+      /leave it out so the subscription never expires/,
+    ],
+    [
+      "an expiry not longer than the retention",
+      "expiration_ttl_days: 7",
+      "expiration-range",
+      /expiration_ttl_days 7, not longer than its message retention \(604800 s\)/,
+      /set expiration_ttl_days above 7/,
+    ],
+    [
+      "a retention under 10 minutes",
+      "message_retention_seconds: 60",
+      "retention-range",
+      /message_retention_seconds 60; Pub\/Sub allows 600/,
+      /between 600 and 604800/,
+    ],
+  ])("should refuse %s at its option", async (_case, option, rule, message, fix) => {
+    const source = `${cartEvent}
+service CartService {
+  option (protoevents.v1.application) = { name: "cart" };
+  rpc CountItem(ItemAdded) returns (google.protobuf.Empty) {
+    option (protoevents.v1.subscription) = { ${option} };
+  }
+}
+`;
+    await doTest(source, rule, option, message, fix);
+  });
+
   it("should refuse two rpcs that share a subscription id", async () => {
     const source = `${cartEvent}
 service CartService {

@@ -145,6 +145,13 @@ describe("protoevents release", () => {
         ["billing.charge-order"],
         ["mailer.send-shipping-mail"],
       ]);
+      // Every setting provisioning applies is recorded, expiry "never" as absent.
+      const charge = manifest.applications[0]?.subscriptions[0];
+      expect(charge).toMatchObject({
+        messageRetentionSeconds: 604_800,
+        retainAckedMessages: false,
+      });
+      expect(charge).not.toHaveProperty("expirationTtlDays");
     } finally {
       await ws.remove();
     }

@@ -66,6 +66,12 @@ export interface ReleasedSubscription {
   readonly ackDeadlineSeconds: number;
   readonly minBackoffSeconds: number;
   readonly maxBackoffSeconds: number;
+  /** Days of inactivity before Pub/Sub deletes it; absent: never. */
+  readonly expirationTtlDays?: number;
+  /** Absent in releases made before protoevents recorded it (Pub/Sub's 7 days). */
+  readonly messageRetentionSeconds?: number;
+  /** Absent in releases made before protoevents recorded it (false). */
+  readonly retainAckedMessages?: boolean;
   readonly ordered: boolean;
   readonly filter: string;
   /** Its dead-letter topic; empty when dead-lettering is off. */
@@ -268,6 +274,9 @@ export async function createRelease(
       ackDeadlineSeconds: s.ackDeadlineSeconds,
       minBackoffSeconds: s.minBackoffSeconds,
       maxBackoffSeconds: s.maxBackoffSeconds,
+      ...(s.expirationTtlDays === undefined ? {} : { expirationTtlDays: s.expirationTtlDays }),
+      messageRetentionSeconds: s.messageRetentionSeconds,
+      retainAckedMessages: s.retainAckedMessages,
       ordered: s.ordered,
       filter: s.filter,
       deadLetterTopic: s.deadLetter ? `${s.name}${DEAD_LETTER_SUFFIX}` : "",
