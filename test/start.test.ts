@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, inject, it } from "vitest";
+import { localEmulatorFile } from "../runtime/src/local-emulator.js";
 import { createPubSub } from "../runtime/src/pubsub-client.js";
 import {
   DECLINED_TOKEN,
@@ -19,7 +20,7 @@ import {
   renderSummary,
 } from "../services/supervisor/progress.js";
 import { processExists, serviceEnv, storeUrlOf } from "../services/supervisor/start.js";
-import { CHECKOUT_COMMAND } from "./helpers/cli.js";
+import { CHECKOUT_COMMAND, protoevents } from "./helpers/cli.js";
 import { waitFor } from "./helpers/pubsub.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -163,6 +164,22 @@ describe("protoevents start", () => {
     expect(run.stdout()).toMatch(/^started emulator pid=\d+/m);
     expect(pids).toHaveLength(7);
     expect(pids.every(processExists)).toBe(true);
+    // A second terminal finds this run's emulator and project without exported variables.
+    const beside = await protoevents(["dlq", "list"], {
+      env: {
+        PUBSUB_EMULATOR_HOST: undefined,
+        PUBSUB_PROJECT_ID: undefined,
+        GOOGLE_CLOUD_PROJECT: undefined,
+      },
+    });
+    expect(beside.code, beside.stderr).toBe(0);
+    expect(beside.stderr).toMatch(
+      new RegExp(
+        `^dlq list: npm start \\(pid ${run.child.pid}\\) runs an emulator at 127\\.0\\.0\\.1:\\d+, project ${run.project}; using it`,
+        "m",
+      ),
+    );
+    expect(beside.stdout).toMatch(/dead-letter subscriptions$/m);
 
     run.child.kill("SIGHUP");
     const code = await exitWithin(run, 30_000);
@@ -172,6 +189,7 @@ describe("protoevents start", () => {
     expect(out).toMatch(/^summary: \d+ placed, \d+ confirmed, \d+ cancelled/m);
     expect(out).toContain("stopped: 7 processes exited");
     expect(pids.filter(processExists), out).toEqual([]);
+    expect(existsSync(localEmulatorFile(root))).toBe(false);
   }, 180_000);
 });
 

@@ -14,12 +14,14 @@ import type {
 import { DEAD_LETTER_SHOWN_BYTES, DEFAULT_DEAD_LETTER_LIMIT } from "@protoevents/runtime/defaults";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { confirmTarget, targetOf } from "./target.js";
+import { confirmTarget, targetOf, withLocalEmulator } from "./target.js";
 
 /** What the dlq commands need from the CLI that registers them. */
 export interface DlqCommandDeps {
   /** Loads the generated contract registry: `--registry`, else the configured one. */
   readonly loadRegistry: (path: string | undefined) => Promise<ContractRegistry>;
+  /** The repository root, where a running `npm start` announces its emulator. */
+  readonly root: () => string;
 }
 
 interface CommonOptions {
@@ -219,7 +221,8 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
     dlq
       .command("list")
       .description("per subscription: how many dead letters, the oldest, grouped by reason"),
-  ).action(async (options: CommonOptions) => {
+  ).action(async (given: CommonOptions) => {
+    const options = await withLocalEmulator(given, deps.root(), "dlq list");
     const summaries = await withPubSub(options, deps, (pubsub, registry, { listDeadLetters }) =>
       listDeadLetters(pubsub, registry, {
         subscriptions: options.subscription,
@@ -238,7 +241,8 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
             "undecodable ones as bytes (hex, base64) with their attributes",
         ),
     ),
-  ).action(async (options: SelectOptions) => {
+  ).action(async (given: SelectOptions) => {
+    const options = await withLocalEmulator(given, deps.root(), "dlq show");
     const views = await withPubSub(options, deps, (pubsub, registry, { showDeadLetters }) =>
       showDeadLetters(pubsub, registry, {
         subscriptions: options.subscription,
@@ -270,7 +274,8 @@ export function registerDlqCommand(program: Command, deps: DlqCommandDeps): void
     .option("--all", "replay every dead letter read (of the --subscription ones, if given)")
     .option("--dry-run", "print what would be replayed; publish and ack nothing")
     .option("--yes", "replay on real Pub/Sub (outside an emulator it is refused without)")
-    .action(async (options: ReplayCommandOptions) => {
+    .action(async (given: ReplayCommandOptions) => {
+      const options = await withLocalEmulator(given, deps.root(), "dlq replay");
       if (options.all !== true && options.reason === undefined && options.eventId === undefined) {
         throw new ProtoeventsError(
           Code.InvalidArgument,

@@ -14,7 +14,7 @@ import { registerDlqCommand } from "./dlq.js";
 import { bufGenerate, checkModule, foreignOptionsProto, writeOptionsProto } from "./generate.js";
 import { formatInit, runInit } from "./init.js";
 import { loadRegistry } from "./registry.js";
-import { confirmTarget, targetOf } from "./target.js";
+import { confirmTarget, targetOf, withLocalEmulator } from "./target.js";
 
 export { type Config, loadConfig } from "./config.js";
 export { loadRegistry } from "./registry.js";
@@ -116,13 +116,14 @@ function buildProgram(): Command {
         "apply the plan to real Pub/Sub (outside an emulator it is refused without)",
       ),
   ).action(
-    async (options: {
+    async (given: {
       dryRun: boolean;
       yes?: boolean;
       registry?: string;
       project?: string;
       emulatorHost?: string;
     }) => {
+      const options = await withLocalEmulator(given, loadConfig().root, "provision");
       const target = targetOf(options);
       if (options.dryRun) {
         process.stderr.write(`provision --dry-run: target is ${target.description}\n`);
@@ -172,13 +173,13 @@ function buildProgram(): Command {
         const registry = options.provision
           ? await loadRegistry(loadConfig(), options.registry)
           : undefined;
-        const { createPubSub, formatPlan, provision, startEmulator } = await import(
-          "@protoevents/runtime"
-        );
+        const { announceLocalEmulator, createPubSub, formatPlan, provision, startEmulator } =
+          await import("@protoevents/runtime");
         const emulator = await startEmulator(
           options.port === undefined ? {} : { port: options.port },
         );
         process.stdout.write(`Pub/Sub emulator on ${emulator.endpoint} (pid ${emulator.pid})\n`);
+
         process.stdout.write(`export PUBSUB_EMULATOR_HOST=${emulator.endpoint}\n`);
         process.stdout.write(`export PUBSUB_PROJECT_ID=${options.project}\n`);
         if (registry !== undefined) {
@@ -190,16 +191,27 @@ function buildProgram(): Command {
           await pubsub.close();
           process.stdout.write(`${formatPlan(plan)}\n`);
         }
+        // protoevents provision and dlq in another shell of this repository find it.
+        const withdraw = announceLocalEmulator(process.cwd(), {
+          endpoint: emulator.endpoint,
+          project: options.project,
+          pid: process.pid,
+          owner: "protoevents emulator",
+        });
         await new Promise<void>((done) => {
           process.once("SIGINT", done);
           process.once("SIGTERM", done);
         });
+        withdraw();
         await emulator.stop();
         process.stdout.write("emulator stopped\n");
       },
     );
 
-  registerDlqCommand(program, { loadRegistry: (path) => loadRegistry(loadConfig(), path) });
+  registerDlqCommand(program, {
+    loadRegistry: (path) => loadRegistry(loadConfig(), path),
+    root: () => loadConfig().root,
+  });
   registerCatalogCommand(program);
 
   return program;

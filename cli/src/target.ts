@@ -5,6 +5,40 @@
  */
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 
+/**
+ * The connection a command uses: its flags (and their environment
+ * variables), or, when those name neither an emulator nor a project, the
+ * emulator that a running `npm start` or `protoevents emulator` announced for
+ * the repository at `root` — so a second terminal needs no exported
+ * variables. Says on stderr which one it took. With a project named and no
+ * emulator, real Pub/Sub stays the target and a running emulator is only
+ * mentioned.
+ */
+export async function withLocalEmulator<T extends ConnectionFlags>(
+  flags: T,
+  root: string,
+  what: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<T> {
+  if (flags.emulatorHost !== undefined && flags.emulatorHost !== "") {
+    return flags;
+  }
+  const { findLocalEmulator } = await import("@protoevents/runtime");
+  const local = await findLocalEmulator(root);
+  if (local === undefined) {
+    return flags;
+  }
+  const about = `${local.owner} (pid ${local.pid}) runs an emulator at ${local.endpoint}, project ${local.project}`;
+  if ((flags.project ?? env.GOOGLE_CLOUD_PROJECT) !== undefined) {
+    process.stderr.write(
+      `${what}: note: ${about}; pass --emulator-host ${local.endpoint} --project ${local.project} to use it\n`,
+    );
+    return flags;
+  }
+  process.stderr.write(`${what}: ${about}; using it (PUBSUB_EMULATOR_HOST chooses another)\n`);
+  return { ...flags, emulatorHost: local.endpoint, project: local.project };
+}
+
 /** What a command was told about its connection. */
 export interface ConnectionFlags {
   readonly project?: string | undefined;

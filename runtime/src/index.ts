@@ -82,6 +82,12 @@ export {
   ProtoeventsError,
   reasonToString,
 } from "./errors.js";
+export {
+  announceLocalEmulator,
+  findLocalEmulator,
+  type LocalEmulator,
+  localEmulatorFile,
+} from "./local-emulator.js";
 export { createLogger, type Logger } from "./logger.js";
 export {
   createOutboxSink,

@@ -25,6 +25,7 @@ import { createConnectTransport } from "@connectrpc/connect-node";
 import type { PubSub } from "@google-cloud/pubsub";
 import type { ContractRegistry } from "@protoevents/runtime";
 import {
+  announceLocalEmulator,
   Code,
   createPubSub,
   type Emulator,
@@ -454,6 +455,7 @@ export async function runStart(options: StartOptions): Promise<number> {
   let signals = 0;
   let exitCode = 0;
   let emulator: Emulator | undefined;
+  let withdrawEmulator = (): void => {};
   let pubsub: PubSub | undefined;
   let monitor: PubSubMonitor | undefined;
   const services: ServiceProcess[] = [];
@@ -540,6 +542,13 @@ export async function runStart(options: StartOptions): Promise<number> {
     if (stop.signal.aborted) {
       throw new StopRequested();
     }
+    // `npm run dlq` and `npm run provision` in another shell find this emulator.
+    withdrawEmulator = announceLocalEmulator(ROOT, {
+      endpoint,
+      project: options.project,
+      pid: process.pid,
+      owner: "npm start",
+    });
 
     // 2. The services, each its own process, logging to <data dir>/logs/<name>.log.
     mkdirSync(join(dataDir, "logs"), { recursive: true });
@@ -709,6 +718,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     const final = snapshot();
     await monitor?.close();
     await pubsub?.close().catch(() => undefined);
+    withdrawEmulator();
     await emulator?.stop();
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);

@@ -25,9 +25,10 @@ export function startTsProcess(
   env: Record<string, string>,
   nodeArgs: readonly string[] = [],
   args: readonly string[] = [],
+  cwd: string = root,
 ): TestProcess {
   const child = spawn(process.execPath, [...nodeArgs, ...TS_NODE_ARGS, join(root, file), ...args], {
-    cwd: root,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
