@@ -83,6 +83,15 @@ export {
   reasonToString,
 } from "./errors.js";
 export {
+  type HealthChecks,
+  type HealthServer,
+  type HealthServerOptions,
+  type HealthStatus,
+  startHealthServer,
+  storeProblems,
+  subscriptionProblems,
+} from "./health.js";
+export {
   announceLocalEmulator,
   findLocalEmulator,
   type LocalEmulator,

@@ -10,7 +10,13 @@
  */
 import { readFileSync } from "node:fs";
 import type { PubSub } from "@google-cloud/pubsub";
-import type { ConsumerHealth, Logger, Store, SubscriptionHealth } from "@protoevents/runtime";
+import type {
+  ConsumerHealth,
+  HealthStatus,
+  Logger,
+  Store,
+  SubscriptionHealth,
+} from "@protoevents/runtime";
 import {
   Code,
   createPubSub,
@@ -19,9 +25,12 @@ import {
   type OutboxRelay,
   ProtoeventsError,
   type Pruning,
+  startHealthServer,
   startOutboxRelay,
   startPruning,
   storeConfigFromEnv,
+  storeProblems,
+  subscriptionProblems,
 } from "@protoevents/runtime";
 import { pino } from "pino";
 import { FAULT_RATE_ENV, faultConfigFromEnv, withInjectedFaults } from "./fault-injection.js";
@@ -71,6 +80,12 @@ export const UNHEALTHY_EXIT_CODE = 3;
 /** Environment variable: seconds a service may stay unhealthy before it exits. @default 60 */
 export const UNHEALTHY_EXIT_ENV = "PROTOEVENTS_UNHEALTHY_EXIT_SECONDS";
 
+/** Environment variable: port of `GET /livez` and `GET /readyz`; unset: no health server. */
+export const HEALTH_PORT_ENV = "PROTOEVENTS_HEALTH_PORT";
+
+/** Environment variable: interface of the health server. @default 127.0.0.1 */
+export const HEALTH_HOST_ENV = "PROTOEVENTS_HEALTH_HOST";
+
 /** What a service's `start` gets. */
 export interface ServiceContext<DB> {
   readonly name: string;
@@ -106,6 +121,10 @@ export interface RunningService<DB> {
   readonly ready: Readonly<Record<string, unknown>>;
   /** Whether every consumer's subscriptions can stream; the failing ones otherwise. */
   health(): { readonly healthy: boolean; readonly failing: readonly SubscriptionHealth[] };
+  /** Live unless a subscription is in a permanent error (a restart may be what it needs). */
+  liveness(): HealthStatus;
+  /** Ready while not stopping, every subscription streams and the store answers. */
+  readiness(): Promise<HealthStatus>;
   /** Graceful stop; idempotent. */
   stop(): Promise<void>;
 }
@@ -173,15 +192,32 @@ export async function startService<DB>(
       .info({ op: "ready", store: store.dialect, ...ready }, "service ready");
   }
   let stopping: Promise<void> | undefined;
+  const consumers = started.closables.flatMap((c) =>
+    c.health === undefined ? [] : [{ health: c.health.bind(c) }],
+  );
+  const subscriptions = (): SubscriptionHealth[] =>
+    consumers.flatMap((c) => c.health().subscriptions);
   return {
     context,
     relay,
     ready,
     health() {
-      const failing = started.closables
-        .flatMap((c) => c.health?.().subscriptions ?? [])
-        .filter((s) => s.state === "failing");
+      const failing = subscriptions().filter((s) => s.state === "failing");
       return { healthy: failing.length === 0, failing };
+    },
+    liveness() {
+      const reasons = subscriptionProblems(consumers, ["failing"]);
+      return { ok: reasons.length === 0, reasons };
+    },
+    async readiness() {
+      if (stopping !== undefined) {
+        return { ok: false, reasons: ["stopping"] };
+      }
+      const reasons = [
+        ...subscriptionProblems(consumers),
+        ...(await storeProblems(store, `${store.dialect} store of ${definition.name}`)),
+      ];
+      return { ok: reasons.length === 0, reasons };
     },
     stop() {
       stopping ??= (async () => {
@@ -260,6 +296,7 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
     }, 1000);
     watch.unref();
   }
+  await serveHealth(definition.name, () => running);
   try {
     running = await startService(definition);
   } catch (error) {
@@ -276,6 +313,50 @@ export async function runServiceMain<DB>(definition: ServiceDefinition<DB>): Pro
     return;
   }
   watchHealth(running, stop);
+}
+
+/**
+ * With PROTOEVENTS_HEALTH_PORT set, answer `GET /livez` and `GET /readyz`
+ * from the start: live and not ready while the service starts (migrations
+ * may take a while), then as the running service says. Exits the process
+ * with a structured line when the port is bad or taken.
+ */
+async function serveHealth<DB>(
+  name: string,
+  running: () => RunningService<DB> | undefined,
+): Promise<void> {
+  const raw = process.env[HEALTH_PORT_ENV]?.trim() ?? "";
+  if (raw === "") {
+    return;
+  }
+  const host = process.env[HEALTH_HOST_ENV]?.trim() || "127.0.0.1";
+  try {
+    if (!/^\d+$/.test(raw)) {
+      throw new ProtoeventsError(
+        Code.InvalidArgument,
+        `${HEALTH_PORT_ENV} must be a port number (0 to 65535), got ${JSON.stringify(raw)}`,
+      );
+    }
+    const server = await startHealthServer(
+      {
+        live: () => running()?.liveness() ?? { ok: true, reasons: [] },
+        ready: () => running()?.readiness() ?? { ok: false, reasons: ["starting"] },
+      },
+      { port: Number(raw), host },
+    );
+    serviceLogger(name).info(
+      { op: "health", host: server.host, port: server.port },
+      "health checks on GET /livez and GET /readyz",
+    );
+  } catch (error) {
+    const log = serviceLogger(name);
+    log.fatal(
+      { op: "start", err: ProtoeventsError.from(error, Code.Internal) },
+      "service failed to start",
+    );
+    log.flush();
+    process.exit(1);
+  }
 }
 
 /**

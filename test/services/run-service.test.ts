@@ -2,8 +2,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, inject, it } from "vitest";
-import { UNHEALTHY_EXIT_CODE } from "../../services/lib/run-service.js";
+import { registry } from "../../generated/protoevents_registry.js";
+import { provision } from "../../runtime/src/provision.js";
+import { startService, UNHEALTHY_EXIT_CODE } from "../../services/lib/run-service.js";
+import { definition as shipping } from "../../services/shipping/service.js";
 import { startTsProcess, type TestProcess } from "../helpers/processes.js";
+import { testPubSub, waitFor } from "../helpers/pubsub.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -39,4 +43,87 @@ describe("a service process whose subscriptions cannot stream", () => {
     );
     expect(service.output()).toContain("cannot be consumed (NOT_FOUND): provision it");
   }, 120_000);
+});
+
+describe("a service process's health checks", () => {
+  it("should be ready once its store answers and its subscriptions stream, and not live once one cannot", async () => {
+    const pubsub = testPubSub("health");
+    cleanups.push(() => pubsub.close());
+    await provision(pubsub, registry, { dryRun: false });
+    const dataDir = await mkdtemp(join(tmpdir(), "protoevents-health-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const service: TestProcess = startTsProcess("services/payment/main.ts", {
+      PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
+      PUBSUB_PROJECT_ID: pubsub.projectId,
+      PROTOEVENTS_DATA_DIR: dataDir,
+      PROTOEVENTS_LOG_LEVEL: "info",
+      PROTOEVENTS_HEALTH_PORT: "0",
+    });
+    cleanups.push(() => service.stop());
+    const line = await service.waitForMatch(
+      /"msg":"health checks on GET \/livez and GET \/readyz"/,
+      60_000,
+    );
+    const { host, port } = JSON.parse(line) as { host: string; port: number };
+    expect(host).toBe("127.0.0.1");
+    const probe = async (path: string) => {
+      const response = await fetch(`http://${host}:${port}${path}`);
+      return { status: response.status, body: (await response.json()) as { reasons?: string[] } };
+    };
+
+    await waitFor(
+      "payment to be ready",
+      async () => (await probe("/readyz")).status === 200,
+      60_000,
+    );
+    expect(await probe("/livez")).toEqual({ status: 200, body: { status: "ok" } });
+
+    // Its subscription is deleted under it: the stream ends with NOT_FOUND.
+    await pubsub.subscription("payment.charge-order").delete();
+    await waitFor(
+      "payment to report itself not live",
+      async () => (await probe("/livez")).status === 503,
+      60_000,
+    );
+    const live = await probe("/livez");
+    expect(live.body.reasons).toEqual([
+      expect.stringMatching(/^subscription payment\.charge-order is failing: .*NOT_FOUND/),
+    ]);
+    const ready = await probe("/readyz");
+    expect(ready.status).toBe(503);
+    expect(ready.body.reasons).toEqual([
+      expect.stringMatching(/^subscription payment\.charge-order is failing/),
+    ]);
+  }, 120_000);
+});
+
+describe("a running service's readiness", () => {
+  it("should turn not ready the moment it starts stopping, and say why when its store is gone", async () => {
+    const pubsub = testPubSub("stopping");
+    cleanups.push(() => pubsub.close());
+    await provision(pubsub, registry, { dryRun: false });
+    const dataDir = await mkdtemp(join(tmpdir(), "protoevents-stopping-"));
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const service = await startService(shipping, {
+      PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
+      PUBSUB_PROJECT_ID: pubsub.projectId,
+      PROTOEVENTS_DATA_DIR: dataDir,
+      PROTOEVENTS_LOG_LEVEL: "silent",
+    });
+    cleanups.push(() => service.stop());
+    expect(await service.readiness()).toEqual({ ok: true, reasons: [] });
+    expect(service.liveness()).toEqual({ ok: true, reasons: [] });
+
+    // Its store goes away under it (here: closed by hand).
+    await service.context.store.db.destroy();
+    const gone = await service.readiness();
+    expect(gone.ok).toBe(false);
+    expect(gone.reasons).toEqual([
+      expect.stringMatching(/^sqlite store of shipping did not answer: /),
+    ]);
+
+    const stopped = service.stop();
+    expect(await service.readiness()).toEqual({ ok: false, reasons: ["stopping"] });
+    await stopped.catch(() => undefined);
+  });
 });
