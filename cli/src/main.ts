@@ -4,12 +4,13 @@
  * its event contracts in .proto files. Nothing here knows an application.
  */
 
+import { writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { isProtoeventsError, ProtoeventsError } from "@protoevents/runtime/errors";
+import { Code, isProtoeventsError, ProtoeventsError } from "@protoevents/runtime/errors";
 import { Command, CommanderError, Option } from "commander";
 import { registerCatalogCommand } from "./catalog.js";
 import { registerCompatCommands, runSync } from "./compat.js";
-import { CONFIG_FILE, contractsDir, loadConfig } from "./config.js";
+import { CONFIG_FILE, type Config, contractsDir, loadConfig } from "./config.js";
 import { registerDlqCommand } from "./dlq.js";
 import { bufGenerate, checkModule, foreignOptionsProto, writeOptionsProto } from "./generate.js";
 import { formatInit, runInit } from "./init.js";
@@ -111,9 +112,18 @@ function buildProgram(): Command {
         "create or update topics, subscriptions and dead-letter topics from the contracts",
       )
       .option("--dry-run", "print the plan without changing anything", false)
+      .option("--yes", "apply the plan to real Pub/Sub (outside an emulator it is refused without)")
+      .addOption(
+        new Option(
+          "--format <format>",
+          "text: plan (and apply) against Pub/Sub; terraform: write the same resources as Terraform JSON instead, contacting nothing",
+        )
+          .choices(["text", "terraform"])
+          .default("text"),
+      )
       .option(
-        "--yes",
-        "apply the plan to real Pub/Sub (outside an emulator it is refused without)",
+        "--out <file>",
+        "with --format terraform: write here (e.g. pubsub.tf.json), not to stdout",
       ),
   ).action(
     async (given: {
@@ -122,7 +132,19 @@ function buildProgram(): Command {
       registry?: string;
       project?: string;
       emulatorHost?: string;
+      format: "text" | "terraform";
+      out?: string;
     }) => {
+      if (given.format === "terraform") {
+        await writeTerraform(loadConfig(), given.registry, given.out);
+        return;
+      }
+      if (given.out !== undefined) {
+        throw new ProtoeventsError(
+          Code.InvalidArgument,
+          "--out goes with --format terraform; the text plan is printed",
+        );
+      }
       const options = await withLocalEmulator(given, loadConfig().root, "provision");
       const target = targetOf(options);
       if (options.dryRun) {
@@ -215,6 +237,34 @@ function buildProgram(): Command {
   registerCatalogCommand(program);
 
   return program;
+}
+
+/**
+ * `provision --format terraform`: the contracts' resources as Terraform JSON,
+ * to `out` or stdout. Reads the contracts only.
+ */
+async function writeTerraform(
+  config: Config,
+  registryPath: string | undefined,
+  out: string | undefined,
+): Promise<void> {
+  const registry = await loadRegistry(config, registryPath);
+  const { terraformConfiguration } = await import("@protoevents/runtime");
+  const document = terraformConfiguration(registry);
+  const text = `${JSON.stringify(document, null, 2)}\n`;
+  if (out === undefined) {
+    process.stdout.write(text);
+    return;
+  }
+  if (!out.endsWith(".tf.json")) {
+    throw new ProtoeventsError(
+      Code.InvalidArgument,
+      `--out ${out}: Terraform reads JSON configuration only from files ending in .tf.json`,
+    );
+  }
+  writeFileSync(out, text);
+  const count = Object.values(document.resource).reduce((n, r) => n + Object.keys(r).length, 0);
+  process.stderr.write(`provision: wrote ${count} resources to ${out}\n`);
 }
 
 /** Run the CLI; resolves to the process exit code. */

@@ -114,6 +114,11 @@ export {
   planProvisioning,
   provision,
 } from "./provision.js";
+export {
+  type TerraformConfiguration,
+  type TerraformOptions,
+  terraformConfiguration,
+} from "./terraform.js";
 // Publishing
 export type {
   BatchingOptions,

@@ -384,7 +384,16 @@ export async function provision(
 
 // ---- desired state ---------------------------------------------------------
 
-function desiredState(
+/**
+ * The topics and subscriptions `registry` needs in project `projectId`, with
+ * every setting: what {@link planProvisioning} compares against and what
+ * {@link terraformConfiguration} writes, so both ways to provision apply the
+ * same thing.
+ *
+ * @throws ProtoeventsError `invalid_contract` when one subscription id is
+ *   declared twice with different settings.
+ */
+export function desiredState(
   registry: ContractRegistry,
   projectId: string,
   labels: Readonly<Record<string, string>> | undefined,
