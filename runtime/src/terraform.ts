@@ -35,6 +35,7 @@ const TOPIC_PREFIX = `projects/${PROJECT}/topics/`;
 
 /** The Pub/Sub service agent of the provider's project. */
 const SERVICE_AGENT =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Terraform interpolation, not a JavaScript one
   "serviceAccount:service-${data.google_project.project.number}@gcp-sa-pubsub.iam.gserviceaccount.com";
 
 /**

@@ -159,6 +159,7 @@ function expectSameAsProvisioning(contracts: ContractRegistry): TerraformConfigu
   ).toEqual(deadLettering.map((s) => s.name).sort());
   for (const grant of [...publishers, ...subscribers]) {
     expect(grant.member).toBe(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Terraform interpolation
       "serviceAccount:service-${data.google_project.project.number}@gcp-sa-pubsub.iam.gserviceaccount.com",
     );
   }
@@ -186,6 +187,7 @@ describe("provisioning as Terraform configuration", () => {
     expect(JSON.stringify(terraformConfiguration(registry))).toBe(JSON.stringify(document));
     expect(document.resource.google_pubsub_subscription?.["payment_charge-order"]).toMatchObject({
       name: "payment.charge-order",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Terraform interpolation
       topic: "${google_pubsub_topic.checkout_order-placed.id}",
       expiration_policy: { ttl: "" },
     });
