@@ -20,6 +20,7 @@ import {
 import { type DecodedEvent, decodeValidEvent, type Envelope } from "./envelope.js";
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
+import { recordDelivery } from "./metrics.js";
 import type { InboxStore, StoreTransaction } from "./store/store.js";
 import { getTracer, type TracedOutcome, traceDelivery } from "./tracing.js";
 
@@ -499,20 +500,25 @@ export function startConsumer(
     if (type !== undefined && sub.siblingTypes.has(type)) {
       return filtered(binding, message, "another event type of the topic");
     }
+    const started = performance.now();
     const tracer = getTracer();
-    if (tracer === undefined) {
-      return (await handle(binding, message)).result;
-    }
-    return traceDelivery(
-      tracer,
-      {
-        subscription: sub.name,
-        attributes,
-        messageId: message.id,
-        deliveryAttempt: message.deliveryAttempt,
-      },
-      () => handle(binding, message),
-    );
+    const result =
+      tracer === undefined
+        ? (await handle(binding, message)).result
+        : await traceDelivery(
+            tracer,
+            {
+              subscription: sub.name,
+              topic: sub.event.topic,
+              attributes,
+              messageId: message.id,
+              deliveryAttempt: message.deliveryAttempt,
+            },
+            () => handle(binding, message),
+          );
+    // The contract's event type, never the message's: labels stay bounded.
+    recordDelivery(sub.name, sub.event.type, result, (performance.now() - started) / 1000);
+    return result;
   }
 
   /** Decode, validate and run the handler; ack, nack or dead-letter. */

@@ -50,7 +50,6 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-
 /**
  * Serve `checks` on `GET /livez` and `GET /readyz`.
  *

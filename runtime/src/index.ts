@@ -97,7 +97,8 @@ export {
   type LocalEmulator,
   localEmulatorFile,
 } from "./local-emulator.js";
-export { createLogger, type Logger } from "./logger.js";
+export { createLogger, type Logger, traceFields } from "./logger.js";
+export { METER_NAME } from "./metrics.js";
 export {
   createOutboxSink,
   type OutboxRelay,
@@ -114,11 +115,6 @@ export {
   planProvisioning,
   provision,
 } from "./provision.js";
-export {
-  type TerraformConfiguration,
-  type TerraformOptions,
-  terraformConfiguration,
-} from "./terraform.js";
 // Publishing
 export type {
   BatchingOptions,
@@ -159,6 +155,11 @@ export type {
   StoreDialect,
   StoreTransaction,
 } from "./store/store.js";
+export {
+  type TerraformConfiguration,
+  type TerraformOptions,
+  terraformConfiguration,
+} from "./terraform.js";
 // Tracing (W3C traceparent with OpenTelemetry)
 export {
   activeTraceparent,

@@ -11,9 +11,10 @@ import { DEFAULT_BATCHING } from "./default-options.js";
 import { encodeEvent, formatViolations } from "./envelope.js";
 import { Code, ProtoeventsError, reasonToString } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
+import { observeOutboxBacklog, recordOutboxLag, recordSent } from "./metrics.js";
 import type { EventSink, PublishOptions, PublishResult } from "./publisher.js";
 import type { OutboxStore, PendingOutboxRow, StoreTransaction } from "./store/store.js";
-import { activeTraceparent } from "./tracing.js";
+import { contextFromAttributes, getTracer, traceContextAttributes, traceSend } from "./tracing.js";
 
 /**
  * An event sink that writes to the outbox of a store transaction: the events
@@ -23,9 +24,9 @@ import { activeTraceparent } from "./tracing.js";
  * Generated `…Outbox(tx)` functions wrap one of these in the application's
  * typed publisher.
  *
- * Each row keeps the `traceparent` of the OpenTelemetry span active when it
+ * Each row keeps the trace context of the OpenTelemetry span active when it
  * was written (the request or handler whose transaction writes it), so the
- * trace continues when the relay publishes it later.
+ * relay's PRODUCER span continues that trace when it publishes the row later.
  */
 export function createOutboxSink<DB>(tx: StoreTransaction<DB>, source: string): EventSink {
   return {
@@ -45,11 +46,10 @@ export function createOutboxSink<DB>(tx: StoreTransaction<DB>, source: string): 
           { details: { violations } },
         );
       }
-      const message = encodeEvent(contract, event, {
-        source,
-        ...options,
-        traceparent: options?.traceparent ?? activeTraceparent(),
-      });
+      const message = encodeEvent(contract, event, { source, ...options });
+      if (options?.traceparent === undefined) {
+        Object.assign(message.attributes, traceContextAttributes());
+      }
       const id = message.attributes["ce-id"] as string;
       await tx.enqueue([
         {
@@ -88,6 +88,8 @@ export interface OutboxRelayOptions {
   readonly logger?: Logger;
   /** Called after each pass that published rows. */
   readonly onPublished?: (count: number) => void;
+  /** The store's name on the `protoevents.outbox.backlog` gauge. @default "outbox" */
+  readonly storeName?: string;
 }
 
 /** A running relay. */
@@ -153,15 +155,30 @@ export function startOutboxRelay(
   async function publishRows(
     rows: readonly PendingOutboxRow[],
   ): Promise<{ sent: number[]; failed?: { row: PendingOutboxRow; error: unknown } }> {
+    const tracer = getTracer();
     const results = await Promise.allSettled(
       rows.map((row) => {
         const ordered = row.orderingKey !== undefined;
         const topic = topicFor(row.topic, ordered);
         const data = Buffer.from(row.data.buffer, row.data.byteOffset, row.data.byteLength);
-        return topic.publishMessage(
-          ordered
-            ? { data, attributes: { ...row.attributes }, orderingKey: row.orderingKey as string }
-            : { data, attributes: { ...row.attributes } },
+        const attributes = { ...row.attributes };
+        const publish = () =>
+          topic.publishMessage(
+            ordered
+              ? { data, attributes, orderingKey: row.orderingKey as string }
+              : { data, attributes },
+          );
+        if (tracer === undefined) {
+          return publish();
+        }
+        // Continue the trace of the request or handler that wrote the row.
+        return traceSend(
+          tracer,
+          contextFromAttributes(row.attributes),
+          { topic: row.topic, attributes: row.attributes, orderingKey: row.orderingKey },
+          attributes,
+          publish,
+          (messageId) => messageId,
         );
       }),
     );
@@ -172,6 +189,8 @@ export function startOutboxRelay(
       const row = rows[i] as PendingOutboxRow;
       if (result.status === "fulfilled") {
         sent.push(row.id);
+        recordSent(row.topic, row.eventType);
+        recordOutboxLag(row.topic, row.eventType, Math.max(0, Date.now() - row.createdAt) / 1000);
         if (debug) {
           log.debug(
             {
@@ -187,6 +206,7 @@ export function startOutboxRelay(
           );
         }
       } else {
+        recordSent(row.topic, row.eventType, result.reason);
         failed ??= { row, error: result.reason };
         if (row.orderingKey !== undefined) {
           topicFor(row.topic, true).resumePublishing(row.orderingKey);
@@ -237,6 +257,9 @@ export function startOutboxRelay(
     });
   }
 
+  const stopObserving = observeOutboxBacklog(options.storeName ?? "outbox", () =>
+    store.outboxBacklog(),
+  );
   const unsubscribe = store.onOutboxCommit(() => {
     if (wake !== undefined) {
       wake();
@@ -299,6 +322,7 @@ export function startOutboxRelay(
     async stop(): Promise<void> {
       stopped = true;
       unsubscribe();
+      stopObserving();
       wake?.();
       await loop;
       settleDrain();

@@ -6,6 +6,7 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import type { PubSub, Topic } from "@google-cloud/pubsub";
+import { context } from "@opentelemetry/api";
 import type { EventContract } from "./contract.js";
 import { DEFAULT_BATCHING } from "./default-options.js";
 import {
@@ -16,7 +17,8 @@ import {
 } from "./envelope.js";
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
-import { activeTraceparent } from "./tracing.js";
+import { recordSent } from "./metrics.js";
+import { contextOfTraceparent, getTracer, traceContextAttributes, traceSend } from "./tracing.js";
 
 /** Publish batching; see {@link DEFAULT_BATCHING} for the defaults and why. */
 export interface BatchingOptions {
@@ -96,9 +98,11 @@ export interface EventPublisher extends EventSink {
 
 /**
  * Create a publisher on a Pub/Sub client. One Pub/Sub `Topic` is kept per
- * topic, with message ordering on when the event has an ordering key. Each
- * event carries the `traceparent` of the active OpenTelemetry span, if any;
- * at `debug` level each publish is logged (event id, type, topic, subject).
+ * topic, with message ordering on when the event has an ordering key. With
+ * OpenTelemetry, each event is sent in a PRODUCER span, child of the active
+ * span, whose context the event carries (see `tracing.ts`), and counted in
+ * `messaging.client.sent.messages`; at `debug` level each publish is logged
+ * (event id, type, topic, subject).
  */
 export function createEventPublisher(
   pubsub: PubSub,
@@ -132,6 +136,7 @@ export function createEventPublisher(
     // One `then` rather than an async function: this runs once per event.
     return topic.publishMessage(message).then(
       (messageId) => {
+        recordSent(contract.topic, contract.type);
         if (log.isLevelEnabled("debug")) {
           log.debug(
             {
@@ -148,6 +153,7 @@ export function createEventPublisher(
         return { id, messageId };
       },
       (cause: unknown) => {
+        recordSent(contract.topic, contract.type, cause);
         if (message.orderingKey !== undefined) {
           // The client pauses an ordering key after a failed publish so later
           // events cannot overtake it. The caller retries this event, so the
@@ -195,21 +201,19 @@ export function createEventPublisher(
           );
         }
       }
-      const traceparent = publishOptions?.traceparent ?? activeTraceparent();
+      const explicit = publishOptions?.traceparent;
       let message: OutgoingMessage;
       try {
         message = encodeEvent(
           contract,
           event,
           publishOptions === undefined
-            ? traceparent === undefined
-              ? defaultEncodeOptions
-              : { source, traceparent }
+            ? defaultEncodeOptions
             : {
                 source,
                 id: publishOptions.id,
                 time: publishOptions.time,
-                traceparent,
+                traceparent: explicit,
                 attributes: publishOptions.attributes,
               },
         );
@@ -217,7 +221,25 @@ export function createEventPublisher(
         // A reserved attribute: refused like a broken rule, as a rejection.
         return Promise.reject(ProtoeventsError.from(error));
       }
-      return send(contract, topicFor(contract), message);
+      const topic = topicFor(contract);
+      const tracer = getTracer();
+      if (tracer === undefined) {
+        // No spans; the registered propagators may still carry something (baggage).
+        if (explicit === undefined) {
+          Object.assign(message.attributes, traceContextAttributes());
+        }
+        return send(contract, topic, message);
+      }
+      const parent =
+        (explicit === undefined ? undefined : contextOfTraceparent(explicit)) ?? context.active();
+      return traceSend(
+        tracer,
+        parent,
+        { topic: contract.topic, attributes: message.attributes, orderingKey: message.orderingKey },
+        message.attributes,
+        () => send(contract, topic, message),
+        (sent) => sent.messageId,
+      );
     },
 
     async flush(): Promise<void> {

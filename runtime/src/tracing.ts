@@ -1,17 +1,27 @@
 /**
- * W3C trace context on events, with OpenTelemetry (`@opentelemetry/api`).
+ * Trace context on events, with OpenTelemetry (`@opentelemetry/api`).
  *
- * Producers write the `traceparent` attribute from the active context;
- * consumers continue that trace in a CONSUMER span around the handler, with
- * the span active while the handler runs, so what the handler publishes
- * carries the same trace. Nothing of this does any work until an
- * OpenTelemetry tracer provider is registered (`trace.setGlobalTracerProvider`).
+ * Producers send each event in a PRODUCER span (`send <topic>`) and write
+ * its context into the message attributes through the propagators the
+ * application registered (`propagation.setGlobalPropagator`: W3C trace
+ * context, baggage, B3, …), or as a W3C `traceparent` when none is
+ * registered. The outbox keeps the context of the span that wrote a row, and
+ * the relay's PRODUCER span continues it. Consumers continue the producer's
+ * trace in a CONSUMER span around the handler, active while the handler
+ * runs, so what the handler publishes carries the same trace. Spans follow
+ * the OpenTelemetry messaging conventions. Nothing of this does any work
+ * until a tracer provider or a propagator is registered.
+ *
+ * `@google-cloud/pubsub` can trace too (`enableOpenTelemetryTracing`); leave
+ * it off with protoevents, or each publish and delivery has two spans.
  */
 import {
   type Attributes,
+  type Context,
   context,
   isSpanContextValid,
   ProxyTracerProvider,
+  propagation,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -94,6 +104,176 @@ export function getTracer(): Tracer | undefined {
   return lastTracer;
 }
 
+/** Pub/Sub's limits on one attribute: 256 bytes of key, 1,024 of value. */
+const MAX_ATTRIBUTE_KEY_BYTES = 256;
+const MAX_ATTRIBUTE_VALUE_BYTES = 1024;
+
+/**
+ * Whether an attribute a propagator wrote may travel: never one of the
+ * envelope's (`ce-*`, `content-type`), protoevents' or Pub/Sub's (`goog*`),
+ * and only within Pub/Sub's size limits (a large baggage is dropped rather
+ * than fail the publish).
+ */
+function carriable(key: string, value: string): boolean {
+  const lower = key.toLowerCase();
+  return (
+    !lower.startsWith("ce-") &&
+    !lower.startsWith("protoevents-") &&
+    !lower.startsWith("goog") &&
+    lower !== "content-type" &&
+    Buffer.byteLength(key) <= MAX_ATTRIBUTE_KEY_BYTES &&
+    Buffer.byteLength(value) <= MAX_ATTRIBUTE_VALUE_BYTES
+  );
+}
+
+/** Whether the application registered propagators (the API's default writes nothing). */
+function propagatorRegistered(): boolean {
+  return propagation.fields().length > 0;
+}
+
+/**
+ * The trace context of `ctx` as message attributes, written by the
+ * registered propagators, or as a W3C `traceparent` when none is
+ * registered; undefined when there is nothing to carry.
+ *
+ * @internal
+ */
+export function traceContextAttributes(
+  ctx: Context = context.active(),
+): Record<string, string> | undefined {
+  const carrier: Record<string, string> = {};
+  if (propagatorRegistered()) {
+    propagation.inject(ctx, carrier);
+  } else if (getTracer() !== undefined) {
+    const spanContext = trace.getSpanContext(ctx);
+    if (spanContext !== undefined && isSpanContextValid(spanContext)) {
+      carrier.traceparent = formatTraceparent(spanContext);
+    }
+  }
+  let out: Record<string, string> | undefined;
+  for (const [key, value] of Object.entries(carrier)) {
+    if (typeof value === "string" && carriable(key, value)) {
+      out ??= {};
+      out[key] = value;
+    }
+  }
+  return out;
+}
+
+/**
+ * The context a message's attributes carry, read by the registered
+ * propagators, or from its W3C `traceparent` when none is registered;
+ * `ROOT_CONTEXT` when it carries none.
+ *
+ * @internal
+ */
+export function contextFromAttributes(attributes: Readonly<Record<string, string>>): Context {
+  if (propagatorRegistered()) {
+    return propagation.extract(ROOT_CONTEXT, attributes);
+  }
+  const parent = parseTraceparent(attributes.traceparent);
+  return parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent);
+}
+
+/** What a send span records. */
+export interface SendSpanInfo {
+  readonly topic: string;
+  /** The event's CloudEvents attributes (`ce-id`, `ce-type`, `ce-subject`). */
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly orderingKey?: string | undefined;
+}
+
+/**
+ * Send one message inside a PRODUCER span `send <topic>`, child of
+ * `parent`: the span's context is written into `carrier` (the message's
+ * attributes, before `send` reads them), and the span records the message id
+ * Pub/Sub assigned, or the error (`error.type`: the protoevents code, else
+ * the error's name).
+ *
+ * @internal Called by the publisher and the outbox relay after
+ *   {@link getTracer} returned a tracer.
+ */
+export async function traceSend<T>(
+  tracer: Tracer,
+  parent: Context,
+  info: SendSpanInfo,
+  carrier: Record<string, string>,
+  send: () => Promise<T>,
+  messageIdOf: (sent: T) => string | undefined,
+): Promise<T> {
+  const a = info.attributes;
+  const attributes: Attributes = {
+    "messaging.system": "gcp_pubsub",
+    "messaging.operation.type": "send",
+    "messaging.operation.name": "send",
+    "messaging.destination.name": info.topic,
+  };
+  if (info.orderingKey !== undefined) {
+    attributes["messaging.gcp_pubsub.message.ordering_key"] = info.orderingKey;
+  }
+  setCloudEventAttributes(attributes, a);
+  const span = tracer.startSpan(
+    `send ${info.topic}`,
+    { kind: SpanKind.PRODUCER, attributes },
+    parent,
+  );
+  const injected = traceContextAttributes(trace.setSpan(parent, span));
+  for (const [key, value] of Object.entries(injected ?? {})) {
+    carrier[key] = value;
+  }
+  try {
+    const sent = await send();
+    const messageId = messageIdOf(sent);
+    if (messageId !== undefined) {
+      span.setAttribute("messaging.message.id", messageId);
+    }
+    return sent;
+  } catch (error) {
+    markFailed(span, error);
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+function setCloudEventAttributes(
+  attributes: Attributes,
+  a: Readonly<Record<string, string | undefined>>,
+): void {
+  const optional: ReadonlyArray<[string, string | undefined]> = [
+    ["cloudevents.event_id", a["ce-id"]],
+    ["cloudevents.event_type", a["ce-type"]],
+    ["cloudevents.event_source", a["ce-source"]],
+    ["cloudevents.event_subject", a["ce-subject"]],
+  ];
+  for (const [key, value] of optional) {
+    if (value !== undefined) {
+      attributes[key] = value;
+    }
+  }
+}
+
+/** `error.type`: a ProtoeventsError's code (a short, bounded set), else the error's name. */
+export function errorType(error: unknown): string {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && /^[a-z_]{1,40}$/.test(code)) {
+    return code;
+  }
+  return error instanceof Error ? error.name : "_OTHER";
+}
+
+function markFailed(span: Span, error: unknown): void {
+  span.recordException(error as Error);
+  span.setAttribute("error.type", errorType(error));
+  span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error)?.message });
+}
+
+/** The context of a W3C `traceparent` value, or undefined when it is not a valid one. */
+export function contextOfTraceparent(value: string): Context | undefined {
+  const parent = parseTraceparent(value);
+  return parent === undefined ? undefined : trace.setSpanContext(ROOT_CONTEXT, parent);
+}
+
 /**
  * The `traceparent` of the span active in the current OpenTelemetry context,
  * or undefined when there is none (or no tracer provider is registered).
@@ -113,6 +293,8 @@ export function activeTraceparent(): string | undefined {
 export interface DeliverySpanInfo {
   /** The Pub/Sub subscription id. */
   readonly subscription: string;
+  /** The topic the subscription reads. */
+  readonly topic: string;
   /** The message's attributes: `traceparent` is the parent, `ce-*` become span attributes. */
   readonly attributes: Readonly<Record<string, string>>;
   /** The Pub/Sub message id. */
@@ -128,10 +310,10 @@ export interface TracedOutcome<R extends string> {
 
 /**
  * Run one delivery inside a CONSUMER span named `<subscription> process`,
- * child of the producer's span (from the message's `traceparent`; a new trace
- * without one), with the span active for `run`. The span carries
+ * child of the producer's span (from the message's trace context; a new
+ * trace without one), with the span active for `run`. The span carries
  * `messaging.*` and `cloudevents.*` attributes and the delivery result; it is
- * marked as an error when the delivery failed.
+ * marked as an error (with `error.type`) when the delivery failed.
  *
  * @internal Called by the consumer after {@link getTracer} returned a tracer.
  */
@@ -141,28 +323,17 @@ export async function traceDelivery<R extends string>(
   run: () => Promise<TracedOutcome<R>>,
 ): Promise<R> {
   const a = info.attributes;
-  const parent = parseTraceparent(a.traceparent);
-  const parentContext =
-    parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent);
+  const parentContext = contextFromAttributes(a);
   const attributes: Attributes = {
     "messaging.system": "gcp_pubsub",
     "messaging.operation.type": "process",
     "messaging.operation.name": "process",
+    "messaging.destination.name": info.topic,
     "messaging.destination.subscription.name": info.subscription,
     "messaging.message.id": info.messageId,
     "messaging.gcp_pubsub.message.delivery_attempt": info.deliveryAttempt,
   };
-  const optional: ReadonlyArray<[string, string | undefined]> = [
-    ["cloudevents.event_id", a["ce-id"]],
-    ["cloudevents.event_type", a["ce-type"]],
-    ["cloudevents.event_source", a["ce-source"]],
-    ["cloudevents.event_subject", a["ce-subject"]],
-  ];
-  for (const [key, value] of optional) {
-    if (value !== undefined) {
-      attributes[key] = value;
-    }
-  }
+  setCloudEventAttributes(attributes, a);
   const span: Span = tracer.startSpan(
     `${info.subscription} process`,
     { kind: SpanKind.CONSUMER, attributes },
@@ -172,13 +343,11 @@ export async function traceDelivery<R extends string>(
     const outcome = await context.with(trace.setSpan(parentContext, span), run);
     span.setAttribute("protoevents.delivery.result", outcome.result);
     if (outcome.error !== undefined) {
-      span.recordException(outcome.error);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error.message });
+      markFailed(span, outcome.error);
     }
     return outcome.result;
   } catch (error) {
-    span.recordException(error as Error);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+    markFailed(span, error);
     throw error;
   } finally {
     span.end();

@@ -239,6 +239,7 @@ export function withInjectedFaults<DB>(store: Store<DB>, config: FaultConfig): S
     transaction,
     lockOutbox: (work) => store.lockOutbox(work),
     pendingOutbox: (limit) => store.pendingOutbox(limit),
+    outboxBacklog: () => store.outboxBacklog(),
     markSent: (ids, sentAt) => store.markSent(ids, sentAt),
     markFailed: (id, error) => store.markFailed(id, error),
     prune: (olderThan) => store.prune(olderThan),

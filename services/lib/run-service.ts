@@ -31,6 +31,7 @@ import {
   storeConfigFromEnv,
   storeProblems,
   subscriptionProblems,
+  traceFields,
 } from "@protoevents/runtime";
 import { pino } from "pino";
 import { FAULT_RATE_ENV, faultConfigFromEnv, withInjectedFaults } from "./fault-injection.js";
@@ -134,6 +135,8 @@ export function serviceLogger(name: string, env: NodeJS.ProcessEnv = process.env
   return pino({
     level: env.PROTOEVENTS_LOG_LEVEL ?? "info",
     base: { service: name, pid: process.pid },
+    // trace_id and span_id inside a span, so logs and traces join.
+    mixin: traceFields,
   });
 }
 
@@ -163,7 +166,7 @@ export async function startService<DB>(
     ...(env.PUBSUB_PROJECT_ID === undefined ? {} : { projectId: env.PUBSUB_PROJECT_ID }),
     ...(env.PUBSUB_EMULATOR_HOST === undefined ? {} : { emulatorHost: env.PUBSUB_EMULATOR_HOST }),
   });
-  const relay = startOutboxRelay(pubsub, store, { logger: log });
+  const relay = startOutboxRelay(pubsub, store, { logger: log, storeName: definition.name });
   const pruning: Pruning = startPruning(store, { logger: log });
   const context: ServiceContext<DB> = {
     name: definition.name,

@@ -1,5 +1,5 @@
 import { pino } from "pino";
-import type { Logger } from "../../runtime/src/logger.js";
+import { type Logger, traceFields } from "../../runtime/src/logger.js";
 
 /** One JSON log line. */
 export interface LogLine {
@@ -9,7 +9,7 @@ export interface LogLine {
   readonly [field: string]: unknown;
 }
 
-/** A pino logger writing into memory, as a service's logger would write to stdout. */
+/** A pino logger writing into memory, as a service's logger would write to stdout (trace ids included). */
 export function captureLogs(level: string): {
   logger: Logger;
   text: () => string;
@@ -17,7 +17,7 @@ export function captureLogs(level: string): {
 } {
   const chunks: string[] = [];
   const logger = pino(
-    { level, base: { service: "test" } },
+    { level, base: { service: "test" }, mixin: traceFields },
     { write: (c: string) => chunks.push(c) },
   );
   const text = () => chunks.join("");

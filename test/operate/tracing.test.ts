@@ -155,15 +155,39 @@ describe("trace propagation across services", () => {
     const traceId = root?.spanContext().traceId;
     expect(charge?.spanContext().traceId).toBe(traceId);
     expect(saga?.spanContext().traceId).toBe(traceId);
-    // PlaceOrder → OrderPlaced (outbox) → payment's handler → PaymentProcessed (outbox) → saga.
-    expect(charge?.parentSpanContext?.spanId).toBe(root?.spanContext().spanId);
+    // PlaceOrder writes OrderPlaced to the outbox; the relay sends it in a
+    // PRODUCER span continuing PlaceOrder's trace; payment's handler runs in a
+    // CONSUMER span under that send, writes PaymentProcessed, whose send is
+    // under the handler's span, and the saga's span under that send.
+    const sendOf = (topic: string, parent: ReadableSpan | undefined) =>
+      spansNamed(`send ${topic}`).find(
+        (s) =>
+          s.parentSpanContext?.spanId === parent?.spanContext().spanId &&
+          s.attributes["cloudevents.event_subject"] === orderId,
+      );
+    const sendPlaced = sendOf("checkout.order-placed", root);
+    expect(sendPlaced?.kind).toBe(SpanKind.PRODUCER);
+    expect(charge?.parentSpanContext?.spanId).toBe(sendPlaced?.spanContext().spanId);
     expect(charge?.parentSpanContext?.isRemote).toBe(true);
-    expect(saga?.parentSpanContext?.spanId).toBe(charge?.spanContext().spanId);
+    const sendProcessed = sendOf("checkout.payment-processed", charge);
+    expect(sendProcessed).toBeDefined();
+    expect(saga?.parentSpanContext?.spanId).toBe(sendProcessed?.spanContext().spanId);
+    expect(sendPlaced?.attributes).toMatchObject({
+      "messaging.system": "gcp_pubsub",
+      "messaging.operation.type": "send",
+      "messaging.operation.name": "send",
+      "messaging.destination.name": "checkout.order-placed",
+      "messaging.message.id": expect.stringMatching(/^\d+$/),
+      "cloudevents.event_type": "checkout.v1.OrderPlaced",
+      "cloudevents.event_subject": orderId,
+    });
+    expect(sendPlaced?.instrumentationScope.name).toBe("protoevents");
     expect(charge?.kind).toBe(SpanKind.CONSUMER);
     expect(charge?.instrumentationScope.name).toBe("protoevents");
     expect(charge?.attributes).toMatchObject({
       "messaging.system": "gcp_pubsub",
       "messaging.operation.type": "process",
+      "messaging.destination.name": "checkout.order-placed",
       "messaging.destination.subscription.name": "payment.charge-order",
       "cloudevents.event_type": "checkout.v1.OrderPlaced",
       "cloudevents.event_source": "order",
@@ -182,7 +206,7 @@ describe("trace propagation across services", () => {
     expect(new Set(ofOrder.map((s) => s.spanContext().traceId))).toEqual(new Set([traceId]));
   });
 
-  it("should mark the span as an error when the handler fails, and write the active span's traceparent on publish", async () => {
+  it("should mark the span as an error when the handler fails, and send under the active span", async () => {
     const pubsub = testPubSub("trace-error");
     cleanups.push(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
@@ -215,9 +239,13 @@ describe("trace propagation across services", () => {
       "a failed delivery span",
       () => spansNamed("payment.charge-order process").length > 0,
     );
-    expect(seen[0]).toBe(traceparent);
+    // The event carries the context of its send span, child of "checkout".
+    const [send] = spansNamed("send checkout.order-placed");
+    expect(send?.parentSpanContext?.spanId).toBe(checkoutSpan?.spanContext().spanId);
+    expect(seen[0]).toBe(formatTraceparent((send as ReadableSpan).spanContext()));
     const [failed] = spansNamed("payment.charge-order process");
     expect(failed?.status).toMatchObject({ code: 2, message: "[handler_failed] gateway down" });
+    expect(failed?.attributes["error.type"]).toBe("handler_failed");
     expect(failed?.attributes["protoevents.delivery.result"]).toBe("nacked");
     expect(failed?.events.map((e) => e.name)).toContain("exception");
   });

@@ -787,6 +787,17 @@ export function createKyselyStore<DB>(options: KyselyStoreOptions<DB>): Store<DB
           : guard(name, "reading pending outbox rows failed", () => selectPendingOutbox(pe, limit)),
       );
     },
+    outboxBacklog: () =>
+      track(() =>
+        guard(name, "counting pending outbox rows failed", async () => {
+          const row = await pe
+            .selectFrom("protoevents_outbox")
+            .select((eb) => eb.fn.countAll<number | string | bigint>().as("pending"))
+            .where("sent_at", "is", null)
+            .executeTakeFirstOrThrow();
+          return Number(row.pending);
+        }),
+      ),
     markSent: (ids, sentAt) =>
       track(() =>
         guard(name, "marking outbox rows sent failed", () => markOutboxSent(pe, ids, sentAt)),

@@ -108,7 +108,7 @@ export interface InboxStore {
 /** What the outbox relay needs of a store. Any `Store<DB>` is one. */
 export type OutboxStore = Pick<
   Store,
-  "lockOutbox" | "pendingOutbox" | "markSent" | "markFailed" | "onOutboxCommit"
+  "lockOutbox" | "pendingOutbox" | "markSent" | "markFailed" | "onOutboxCommit" | "outboxBacklog"
 >;
 
 /** Kinds of store. */
@@ -148,6 +148,8 @@ export interface Store<DB = unknown> {
   lockOutbox<T>(work: () => Promise<T>): Promise<T | undefined>;
   /** Pending outbox rows, oldest first, at most `limit`. */
   pendingOutbox(limit: number): Promise<PendingOutboxRow[]>;
+  /** How many outbox rows are not yet published. */
+  outboxBacklog(): Promise<number>;
   /** Mark outbox rows as sent at `sentAt` (Unix milliseconds). */
   markSent(ids: readonly number[], sentAt: number): Promise<void>;
   /** Record a failed publish attempt of an outbox row. */
