@@ -199,6 +199,55 @@ describe("planProvisioning and applyPlan", () => {
     );
   });
 
+  it("should create and repair topic retention and exactly-once delivery the contracts declare", async () => {
+    const pubsub = freshProject();
+    const charge = subscriptionContracts.find((s) => s.name === "payment.charge-order");
+    const declared = withSubscription("payment.charge-order", {
+      exactlyOnceDelivery: true,
+      event: {
+        ...(charge?.event as NonNullable<typeof charge>["event"]),
+        messageRetentionSeconds: 86_400,
+      },
+    });
+    const { plan } = await provision(pubsub, declared, { dryRun: false });
+    expect(formatPlan(plan)).toMatch(
+      /^\+ subscription payment\.charge-order: .*exactly-once delivery/m,
+    );
+    const [topic] = await pubsub.topic("checkout.order-placed").getMetadata();
+    expect(topic.messageRetentionDuration?.seconds).toBe("86400");
+    const [sub] = await pubsub.subscription("payment.charge-order").getMetadata();
+    expect(sub.enableExactlyOnceDelivery).toBe(true);
+    // Topics whose events declare nothing keep what they have.
+    const [other] = await pubsub.topic("checkout.order-confirmed").getMetadata();
+    expect(other.messageRetentionDuration).toBeNull();
+
+    await pubsub.topic("checkout.order-placed").setMetadata({
+      messageRetentionDuration: { seconds: 3_600 },
+    });
+    await pubsub
+      .subscription("payment.charge-order")
+      .setMetadata({ enableExactlyOnceDelivery: false });
+    const drift = await planProvisioning(pubsub, declared);
+    expect(drift.actions.filter((a) => a.kind !== "unchanged")).toMatchObject([
+      {
+        kind: "update",
+        resource: "topic",
+        name: "checkout.order-placed",
+        changes: [{ field: "messageRetentionSeconds", from: 3_600, to: 86_400 }],
+      },
+      {
+        kind: "update",
+        resource: "subscription",
+        name: "payment.charge-order",
+        changes: [{ field: "enableExactlyOnceDelivery", from: false, to: true }],
+      },
+    ]);
+    await applyPlan(pubsub, drift);
+    expect(
+      (await planProvisioning(pubsub, declared)).actions.every((a) => a.kind === "unchanged"),
+    ).toBe(true);
+  });
+
   it("should plan and send the expiry repair real Pub/Sub needs for a subscription made without one", async () => {
     // The emulator refuses to update an expiration policy ("currently
     // unsupported in the Pub/Sub Emulator"), so this test checks the plan and

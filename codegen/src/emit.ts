@@ -871,6 +871,9 @@ export class FileEmitter {
     f.print(`  encoding: "${event.encoding}",`);
     f.print(`  dataschema: ${JSON.stringify(event.dataschema)},`);
     f.print(`  maxBytes: ${event.maxBytes},`);
+    if (event.messageRetentionSeconds !== undefined) {
+      f.print(`  messageRetentionSeconds: ${event.messageRetentionSeconds},`);
+    }
     f.print(
       `  orderingKeyField: ${event.orderingKeyField === undefined ? "undefined" : JSON.stringify(event.orderingKeyField.name)},`,
     );
@@ -953,6 +956,9 @@ export class FileEmitter {
       }
       f.print(`    messageRetentionSeconds: ${sub.messageRetentionSeconds},`);
       f.print(`    retainAckedMessages: ${sub.retainAckedMessages},`);
+      if (sub.exactlyOnceDelivery) {
+        f.print("    exactlyOnceDelivery: true,");
+      }
       f.print(`    ordered: ${sub.ordered},`);
       f.print(`    filter: ${JSON.stringify(sub.filter)},`);
       f.print(

@@ -62,6 +62,8 @@ export interface EventModel {
   readonly dataschema: string;
   /** The largest payload producers may publish and consumers read, in bytes. */
   readonly maxBytes: number;
+  /** How long the topic keeps messages, in seconds; undefined: not managed. */
+  readonly messageRetentionSeconds: number | undefined;
 }
 
 export interface SubscriptionModel {
@@ -77,6 +79,7 @@ export interface SubscriptionModel {
   readonly expirationTtlDays: number | undefined;
   readonly messageRetentionSeconds: number;
   readonly retainAckedMessages: boolean;
+  readonly exactlyOnceDelivery: boolean;
   readonly ordered: boolean;
   /** The filter to create the subscription with: the contract's, plus `ce-type` on a shared topic. */
   readonly filter: string;
@@ -333,6 +336,15 @@ export function buildModel(
           location: optionAt(6),
         });
       }
+      const retention = options.messageRetentionSeconds;
+      if (mine && retention !== undefined && (retention < 600 || retention > 2_678_400)) {
+        findings.push({
+          rule: "retention-range",
+          message: `event ${message.typeName} sets message_retention_seconds ${retention}; Pub/Sub keeps a topic's messages 600 (10 minutes) to 2678400 (31 days) seconds`,
+          fix: "set message_retention_seconds between 600 and 2678400, or leave it out",
+          location: optionAt(7),
+        });
+      }
       const hash = schemaHash(message);
       events.set(message.typeName, {
         desc: message,
@@ -343,6 +355,7 @@ export function buildModel(
         encoding: options.encoding === PayloadEncoding.JSON ? "json" : "binary",
         dataschema: `urn:protoevents:schema:${message.typeName}:sha256-${hash}`,
         maxBytes: options.maxBytes === 0 ? DEFAULT_MAX_EVENT_BYTES : options.maxBytes,
+        messageRetentionSeconds: retention,
       });
     }
   }
@@ -366,6 +379,22 @@ export function buildModel(
             model.desc,
             optionPath(model.desc, "event", model.type === model.desc.typeName ? 1 : 5),
           ),
+        });
+      }
+      const disagrees = list
+        .slice(0, i)
+        .find(
+          (other) =>
+            other.messageRetentionSeconds !== undefined &&
+            model.messageRetentionSeconds !== undefined &&
+            other.messageRetentionSeconds !== model.messageRetentionSeconds,
+        );
+      if (disagrees !== undefined && checked.has(model.desc.file.name)) {
+        findings.push({
+          rule: "topic-retention-conflict",
+          message: `events ${disagrees.desc.typeName} and ${model.desc.typeName} share topic ${topic} but ask it to keep messages ${disagrees.messageRetentionSeconds} and ${model.messageRetentionSeconds} seconds`,
+          fix: "give both the same message_retention_seconds, or set it on one of them only",
+          location: at(model.desc, optionPath(model.desc, "event", 7)),
         });
       }
     }
@@ -591,6 +620,7 @@ export function buildModel(
           expirationTtlDays,
           messageRetentionSeconds,
           retainAckedMessages: sub.retainAckedMessages,
+          exactlyOnceDelivery: sub.exactlyOnceDelivery,
           ordered: sub.ordered,
           filter,
           deadLetter: sub.deadLetter ?? true,

@@ -245,6 +245,51 @@ export interface Consumer {
   close(): Promise<void>;
 }
 
+/**
+ * Ack or nack a message. With exactly-once delivery, wait for Pub/Sub's
+ * answer (the client retries what is transient) and log a refusal: an ack
+ * Pub/Sub did not confirm means the event comes back, and the inbox
+ * recognises it. Resolves whether Pub/Sub confirmed (always true without
+ * exactly-once delivery, where there is no answer to wait for).
+ *
+ * @internal Exported for unit tests.
+ */
+export async function settle(
+  message: Pick<Message, "ack" | "nack" | "ackWithResponse" | "nackWithResponse" | "id">,
+  how: "ack" | "nack",
+  exactlyOnce: boolean,
+  log: Logger,
+  fields: Readonly<Record<string, unknown>>,
+): Promise<boolean> {
+  if (!exactlyOnce) {
+    if (how === "ack") {
+      message.ack();
+    } else {
+      message.nack();
+    }
+    return true;
+  }
+  try {
+    await (how === "ack" ? message.ackWithResponse() : message.nackWithResponse());
+    return true;
+  } catch (error) {
+    const errorCode = (error as { errorCode?: unknown }).errorCode;
+    log.warn(
+      {
+        ...fields,
+        op: how,
+        messageId: message.id,
+        ackError: typeof errorCode === "string" ? errorCode : undefined,
+        err: ProtoeventsError.from(error, Code.PubSubUnavailable),
+      },
+      how === "ack"
+        ? "Pub/Sub did not confirm the ack (exactly-once delivery): the event will come back, and the inbox recognises it"
+        : "Pub/Sub did not confirm the nack (exactly-once delivery): the event comes back after its ack deadline instead",
+    );
+    return false;
+  }
+}
+
 /** How much longer than its close timeout close() may take before it gives up waiting. */
 export const CLOSE_GRACE_MS = 5_000;
 
@@ -450,7 +495,7 @@ export function startConsumer(
       message.nack();
       return "nacked";
     }
-    message.ack();
+    await settle(message, "ack", sub.exactlyOnceDelivery === true, log, fields);
     log.warn(
       { ...fields, detail: error.rawMessage, deadLetterTopic: sub.deadLetter.topic },
       "dead-lettered",
@@ -584,7 +629,10 @@ export function startConsumer(
       if (options.beforeAck !== undefined) {
         options.beforeAck(outcomeOf(binding, message, result));
       }
-      message.ack();
+      await settle(message, "ack", sub.exactlyOnceDelivery === true, eventLog, {
+        subscription: sub.name,
+        result,
+      });
       if (log.isLevelEnabled("debug")) {
         eventLog.debug({ op: "ack", result, deliveryAttempt: message.deliveryAttempt }, "handled");
       }
@@ -622,7 +670,7 @@ export function startConsumer(
     } else {
       log.warn(fields, "handler failed; nacked for redelivery");
     }
-    message.nack();
+    await settle(message, "nack", sub.exactlyOnceDelivery === true, log, fields);
     report(binding, message, "nacked", error);
     return { result: "nacked", error };
   }

@@ -27,6 +27,8 @@ export interface EventContract<Desc extends DescMessage = DescMessage> {
    * publish and dead-lettered as `too_large` on receive, before decoding.
    */
   readonly maxBytes: number;
+  /** How long the topic keeps messages, in seconds; undefined: not managed. */
+  readonly messageRetentionSeconds?: number;
   /** Name of the ordering-key field, if the contract declares one. */
   readonly orderingKeyField: string | undefined;
   /** Reads the ordering key from an event. */
@@ -72,6 +74,11 @@ export interface SubscriptionContract<Desc extends DescMessage = DescMessage> {
   readonly messageRetentionSeconds?: number;
   /** Keep acked messages for the retention period, for seek and replay. Undefined: false. */
   readonly retainAckedMessages?: boolean;
+  /**
+   * Pub/Sub exactly-once delivery: the consumer waits for each ack's (and
+   * nack's) result and logs a failed one. Undefined: false.
+   */
+  readonly exactlyOnceDelivery?: boolean;
   readonly ordered: boolean;
   /** The Pub/Sub filter the subscription is created with; empty for none. */
   readonly filter: string;

@@ -32,6 +32,8 @@ export interface FieldChange {
 export interface TopicSpec {
   /** Topic id. */
   readonly name: string;
+  /** How long the topic keeps messages, in seconds; left alone when undefined. */
+  readonly messageRetentionSeconds?: number;
   /** Exactly these labels; left alone when undefined. */
   readonly labels?: Readonly<Record<string, string>>;
 }
@@ -65,6 +67,7 @@ export interface SubscriptionSpec {
   readonly retryPolicy?: RetryPolicySpec;
   readonly messageRetentionSeconds?: number;
   readonly retainAckedMessages?: boolean;
+  readonly enableExactlyOnceDelivery?: boolean;
   /**
    * Seconds without activity before Pub/Sub deletes the subscription;
    * `null`: never expires.
@@ -408,8 +411,14 @@ export function desiredState(
   const topics = new Map<string, TopicSpec>();
   const topicPurposes = new Map<string, string[]>();
   const subscriptions = new Map<string, SubscriptionSpec>();
-  const addTopic = (name: string, purpose: string): void => {
-    topics.set(name, { name, ...withLabels });
+  const addTopic = (name: string, purpose: string, retention?: number): void => {
+    const previous = topics.get(name)?.messageRetentionSeconds;
+    const messageRetentionSeconds = retention ?? previous;
+    topics.set(name, {
+      name,
+      ...(messageRetentionSeconds === undefined ? {} : { messageRetentionSeconds }),
+      ...withLabels,
+    });
     const purposes = topicPurposes.get(name) ?? [];
     if (!purposes.includes(purpose)) {
       purposes.push(purpose);
@@ -433,7 +442,7 @@ export function desiredState(
     ...contracts.map((sub) => sub.event),
   ];
   for (const event of events) {
-    addTopic(event.topic, `event topic of ${event.type}`);
+    addTopic(event.topic, `event topic of ${event.type}`, event.messageRetentionSeconds);
   }
   for (const sub of contracts) {
     if (sub.deadLetter !== undefined) {
@@ -461,6 +470,7 @@ export function desiredState(
       messageRetentionSeconds:
         sub.messageRetentionSeconds ?? PUBSUB_DEFAULTS.messageRetentionSeconds,
       retainAckedMessages: sub.retainAckedMessages ?? false,
+      enableExactlyOnceDelivery: sub.exactlyOnceDelivery ?? false,
       expirationTtlSeconds:
         sub.expirationTtlDays === undefined ? null : sub.expirationTtlDays * 86_400,
       ...withLabels,
@@ -474,6 +484,8 @@ export function desiredState(
         enableMessageOrdering: false,
         deadLetterPolicy: null,
         messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
+        retainAckedMessages: false,
+        enableExactlyOnceDelivery: false,
         // Nobody reads it until the day it is needed: it must never expire.
         expirationTtlSeconds: null,
         ...withLabels,
@@ -513,6 +525,9 @@ function describe(spec: SubscriptionSpec): string {
   }
   if (spec.retainAckedMessages === true) {
     parts.push("retains acked messages");
+  }
+  if (spec.enableExactlyOnceDelivery === true) {
+    parts.push("exactly-once delivery");
   }
   if (spec.expirationTtlSeconds !== undefined) {
     parts.push(
@@ -555,7 +570,14 @@ function toSeconds(duration: Duration, fallback: number): number {
 }
 
 function topicSpecOf(name: string, metadata: TopicMetadata): TopicSpec {
-  return { name, labels: metadata.labels ?? {} };
+  const retention = metadata.messageRetentionDuration;
+  return {
+    name,
+    ...(retention === null || retention === undefined
+      ? {}
+      : { messageRetentionSeconds: toSeconds(retention, 0) }),
+    labels: metadata.labels ?? {},
+  };
 }
 
 /** The full state of an existing subscription, with empty fields read as Pub/Sub's defaults. */
@@ -594,6 +616,7 @@ function subscriptionSpecOf(name: string, m: GetSubscriptionMetadataResponse[0])
       PUBSUB_DEFAULTS.messageRetentionSeconds,
     ),
     retainAckedMessages: m.retainAckedMessages === true,
+    enableExactlyOnceDelivery: m.enableExactlyOnceDelivery === true,
     // No policy at all: created without one, so Pub/Sub's 31 days apply. A
     // policy without a ttl: never expires.
     expirationTtlSeconds:
@@ -618,6 +641,9 @@ function labelFields(fields: Fields, labels: Readonly<Record<string, string>> | 
 
 function topicFields(spec: TopicSpec): Fields {
   const fields: Fields = new Map();
+  if (spec.messageRetentionSeconds !== undefined) {
+    fields.set("messageRetentionSeconds", spec.messageRetentionSeconds);
+  }
   labelFields(fields, spec.labels);
   return fields;
 }
@@ -643,6 +669,9 @@ function subscriptionFields(spec: SubscriptionSpec): Fields {
   }
   if (spec.retainAckedMessages !== undefined) {
     fields.set("retainAckedMessages", spec.retainAckedMessages);
+  }
+  if (spec.enableExactlyOnceDelivery !== undefined) {
+    fields.set("enableExactlyOnceDelivery", spec.enableExactlyOnceDelivery);
   }
   if (spec.expirationTtlSeconds !== undefined) {
     // "never" rather than null, so the plan reads `"31 days" → "never"`.
@@ -724,7 +753,12 @@ function show(value: FieldValue): string {
 // ---- applying --------------------------------------------------------------
 
 function topicMetadata(spec: TopicSpec): TopicMetadata {
-  return spec.labels === undefined ? {} : { labels: { ...spec.labels } };
+  return {
+    ...(spec.messageRetentionSeconds === undefined
+      ? {}
+      : { messageRetentionDuration: { seconds: spec.messageRetentionSeconds } }),
+    ...(spec.labels === undefined ? {} : { labels: { ...spec.labels } }),
+  };
 }
 
 /** The API form of a spec: only managed settings; `null` clears one. */
@@ -751,6 +785,9 @@ function subscriptionMetadata(spec: SubscriptionSpec): SubscriptionMetadata {
     ...(spec.retainAckedMessages === undefined
       ? {}
       : { retainAckedMessages: spec.retainAckedMessages }),
+    ...(spec.enableExactlyOnceDelivery === undefined
+      ? {}
+      : { enableExactlyOnceDelivery: spec.enableExactlyOnceDelivery }),
     // A policy without a ttl is "never expires"; no policy at all would be
     // Pub/Sub's 31 days.
     ...(spec.expirationTtlSeconds === undefined

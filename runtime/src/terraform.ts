@@ -63,6 +63,9 @@ export function terraformConfiguration(
   for (const topic of sortedByName(topics)) {
     topicResources[topicNames.of(topic.name)] = {
       name: topic.name,
+      ...(topic.messageRetentionSeconds === undefined
+        ? {}
+        : { message_retention_duration: `${topic.messageRetentionSeconds}s` }),
       ...(topic.labels === undefined ? {} : { labels: { ...topic.labels } }),
     };
   }
@@ -145,6 +148,9 @@ function subscriptionResource(
     ...(sub.retainAckedMessages === undefined
       ? {}
       : { retain_acked_messages: sub.retainAckedMessages }),
+    ...(sub.enableExactlyOnceDelivery === undefined
+      ? {}
+      : { enable_exactly_once_delivery: sub.enableExactlyOnceDelivery }),
     // A ttl of "" is "never expires"; no block at all would be Pub/Sub's 31 days.
     ...(sub.expirationTtlSeconds === undefined
       ? {}

@@ -343,6 +343,19 @@ service CartService {
     await doTest(source, rule, option, message, fix);
   });
 
+  it("should refuse a topic retention past Pub/Sub's 31 days at the event's option", async () => {
+    await doTest(
+      cartEvent.replace(
+        'ordering_key: "cart_id"',
+        'ordering_key: "cart_id"\n    message_retention_seconds: 9999999',
+      ),
+      "retention-range",
+      "message_retention_seconds: 9999999",
+      /sets message_retention_seconds 9999999; Pub\/Sub keeps a topic's messages 600 \(10 minutes\) to 2678400 \(31 days\) seconds/,
+      /between 600 and 2678400/,
+    );
+  });
+
   it("should refuse two rpcs that share a subscription id", async () => {
     const source = `${cartEvent}
 service CartService {

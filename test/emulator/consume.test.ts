@@ -16,14 +16,18 @@ import {
   bindHandler,
   type Consumer,
   type DeliveryOutcome,
+  settle,
   startConsumer,
 } from "../../runtime/src/consumer.js";
 import type { ContractRegistry, SubscriptionContract } from "../../runtime/src/contract.js";
 import type { Envelope } from "../../runtime/src/envelope.js";
 import { Code, PermanentError, ProtoeventsError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
+import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { deferred, testPubSub, waitFor } from "../helpers/pubsub.js";
+import { uniqueName } from "../helpers/stores.js";
+import { fastSubscription, registryWith } from "../helpers/test-contracts.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -480,5 +484,90 @@ describe("consumer lifecycle on the emulator", () => {
     expect(errors[0]?.subscription).toBe(chargeOrder.name);
     expect(errors[0]?.error.code).toBe(Code.PubSubUnavailable);
     expect(errors[0]?.error.message).toMatch(/Subscription does not exist/);
+  });
+});
+
+describe("exactly-once delivery", () => {
+  it("should wait for Pub/Sub to confirm each ack on a subscription with exactly-once delivery", async () => {
+    const pubsub = testPubSub("eod");
+    cleanups.push(() => pubsub.close());
+    const subscription = fastSubscription(uniqueName("eod"), { exactlyOnceDelivery: true });
+    await provision(pubsub, registryWith(subscription), { dryRun: false });
+    const [metadata] = await pubsub.subscription(subscription.name).getMetadata();
+    expect(metadata.enableExactlyOnceDelivery).toBe(true);
+    const outcomes: DeliveryOutcome[] = [];
+    const handled: string[] = [];
+    track(
+      startConsumer(
+        pubsub,
+        [bindHandler(subscription, (event) => void handled.push(event.orderId))],
+        {
+          onDelivery: (o) => outcomes.push(o),
+        },
+      ),
+    );
+    await createOrderSagaServicePublisher(pubsub).publishOrderPlaced(validOrderPlaced("ord-eod"));
+    await waitFor("the delivery", () => outcomes.length > 0);
+    expect(outcomes.map((o) => o.result)).toEqual(["acked"]);
+    expect(handled).toEqual(["ord-eod"]);
+  });
+});
+
+describe("settling a message", () => {
+  /** A fake message whose acks and nacks Pub/Sub confirms or refuses as the test says. */
+  function fakeMessage(refuse: boolean) {
+    const calls: string[] = [];
+    const answer = (what: string) => {
+      calls.push(what);
+      return refuse
+        ? Promise.reject(Object.assign(new Error("ack id expired"), { errorCode: "INVALID" }))
+        : Promise.resolve("SUCCESS" as const);
+    };
+    return {
+      calls,
+      message: {
+        id: "42",
+        ack: () => void calls.push("ack"),
+        nack: () => void calls.push("nack"),
+        ackWithResponse: () => answer("ackWithResponse"),
+        nackWithResponse: () => answer("nackWithResponse"),
+      },
+    };
+  }
+
+  it("should wait for the answer with exactly-once delivery and log a refused ack", async () => {
+    const logs = captureLogs("info");
+    const confirmed = fakeMessage(false);
+    expect(await settle(confirmed.message, "ack", true, logs.logger, { subscription: "s" })).toBe(
+      true,
+    );
+    expect(confirmed.calls).toEqual(["ackWithResponse"]);
+
+    const refused = fakeMessage(true);
+    expect(await settle(refused.message, "ack", true, logs.logger, { subscription: "s" })).toBe(
+      false,
+    );
+    expect(logs.lines()).toEqual([
+      expect.objectContaining({
+        level: 40,
+        op: "ack",
+        subscription: "s",
+        messageId: "42",
+        ackError: "INVALID",
+        msg: "Pub/Sub did not confirm the ack (exactly-once delivery): the event will come back, and the inbox recognises it",
+      }),
+    ]);
+    const nacked = fakeMessage(true);
+    expect(await settle(nacked.message, "nack", true, logs.logger, {})).toBe(false);
+    expect(nacked.calls).toEqual(["nackWithResponse"]);
+  });
+
+  it("should ack and nack without waiting when the subscription has no exactly-once delivery", async () => {
+    const logs = captureLogs("info");
+    const plain = fakeMessage(true);
+    expect(await settle(plain.message, "ack", false, logs.logger, {})).toBe(true);
+    expect(await settle(plain.message, "nack", false, logs.logger, {})).toBe(true);
+    expect(plain.calls).toEqual(["ack", "nack"]);
+    expect(logs.lines()).toEqual([]);
   });
 });

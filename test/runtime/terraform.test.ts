@@ -2,8 +2,9 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import type { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import { registry } from "../../generated/protoevents_registry.js";
-import type { ContractRegistry } from "../../runtime/src/contract.js";
+import type { ContractRegistry, SubscriptionContract } from "../../runtime/src/contract.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
 import { desiredState, planProvisioning } from "../../runtime/src/provision.js";
 import {
@@ -107,6 +108,12 @@ function expectSameAsProvisioning(contracts: ContractRegistry): TerraformConfigu
       .map((t) => t.name)
       .sort(),
   ).toEqual(topics.map((t) => t.name).sort());
+  for (const topic of topics) {
+    const resource = Object.values(topicResources).find((t) => t.name === topic.name);
+    expect(resource?.message_retention_duration, topic.name).toBe(
+      topic.messageRetentionSeconds === undefined ? undefined : `${topic.messageRetentionSeconds}s`,
+    );
+  }
   expect(Object.keys(subscriptionResources)).toHaveLength(subscriptions.length);
   for (const spec of subscriptions) {
     const found = Object.values(subscriptionResources).find((s) => s.name === spec.name);
@@ -136,6 +143,9 @@ function expectSameAsProvisioning(contracts: ContractRegistry): TerraformConfigu
     expect(resource.message_retention_duration, spec.name).toBe(`${spec.messageRetentionSeconds}s`);
     expect(resource.retain_acked_messages ?? false, spec.name).toBe(
       spec.retainAckedMessages ?? false,
+    );
+    expect(resource.enable_exactly_once_delivery ?? false, spec.name).toBe(
+      spec.enableExactlyOnceDelivery ?? false,
     );
     expect(resource.expiration_policy, spec.name).toEqual({
       ttl: spec.expirationTtlSeconds === null ? "" : `${spec.expirationTtlSeconds}s`,
@@ -194,15 +204,18 @@ describe("provisioning as Terraform configuration", () => {
   });
 
   it("should carry a second contract's filter, ordering, expiry and retention", () => {
-    const contracts = registryWith(
-      fastSubscription("reports.tally-orders", {
-        filter: 'attributes.region = "eu"',
-        ordered: true,
-        expirationTtlDays: 30,
-        messageRetentionSeconds: 3_600,
-        retainAckedMessages: true,
-      }),
-    );
+    const base = fastSubscription("reports.tally-orders");
+    const tally: SubscriptionContract<typeof OrderPlacedSchema> = {
+      ...base,
+      filter: 'attributes.region = "eu"',
+      ordered: true,
+      expirationTtlDays: 30,
+      messageRetentionSeconds: 3_600,
+      retainAckedMessages: true,
+      exactlyOnceDelivery: true,
+      event: { ...base.event, messageRetentionSeconds: 86_400 },
+    };
+    const contracts = registryWith(tally);
     const document = expectSameAsProvisioning(contracts);
     expect(document.resource.google_pubsub_subscription?.["reports_tally-orders"]).toMatchObject({
       filter: 'attributes.region = "eu"',
@@ -210,6 +223,11 @@ describe("provisioning as Terraform configuration", () => {
       expiration_policy: { ttl: "2592000s" },
       message_retention_duration: "3600s",
       retain_acked_messages: true,
+      enable_exactly_once_delivery: true,
+    });
+    expect(document.resource.google_pubsub_topic?.["checkout_order-placed"]).toEqual({
+      name: "checkout.order-placed",
+      message_retention_duration: "86400s",
     });
     // Its dead letters never expire, whatever the subscription says.
     expect(

@@ -72,6 +72,8 @@ export interface ReleasedSubscription {
   readonly messageRetentionSeconds?: number;
   /** Absent in releases made before protoevents recorded it (false). */
   readonly retainAckedMessages?: boolean;
+  /** Present (true) only when on. */
+  readonly exactlyOnceDelivery?: boolean;
   readonly ordered: boolean;
   readonly filter: string;
   /** Its dead-letter topic; empty when dead-lettering is off. */
@@ -277,6 +279,7 @@ export async function createRelease(
       ...(s.expirationTtlDays === undefined ? {} : { expirationTtlDays: s.expirationTtlDays }),
       messageRetentionSeconds: s.messageRetentionSeconds,
       retainAckedMessages: s.retainAckedMessages,
+      ...(s.exactlyOnceDelivery ? { exactlyOnceDelivery: true } : {}),
       ordered: s.ordered,
       filter: s.filter,
       deadLetterTopic: s.deadLetter ? `${s.name}${DEAD_LETTER_SUFFIX}` : "",
