@@ -42,6 +42,11 @@ describe("protoevents CLI", () => {
     expect(demo.stderr).toContain(
       "checkout: [invalid_argument] --orders must be a positive integer",
     );
+    const number = await protoevents(["provision", "--dry-run", "--project-number", "acme-prod"]);
+    expect(number.code).toBe(1);
+    expect(number.stderr).toContain(
+      '--project-number must be the project\'s number (digits only, as in gcloud projects describe), got "acme-prod"',
+    );
     const unknown = await protoevents(["bogus"]);
     expect(unknown.code).not.toBe(0);
     expect(unknown.stderr).toContain("unknown command 'bogus'");

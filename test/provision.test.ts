@@ -89,6 +89,77 @@ function shortNames(resources: ReadonlyArray<{ name: string }>): string[] {
   return resources.map((r) => r.name.slice(r.name.lastIndexOf("/") + 1)).sort();
 }
 
+/** An IAM policy as the fake keeps it. */
+interface FakePolicy {
+  bindings: Array<{ role: string; members: string[] }>;
+  etag?: string;
+}
+
+/**
+ * A fake of real Pub/Sub over the emulator, for what the emulator lacks: it
+ * reports itself as real Pub/Sub, records subscription updates in `sent`
+ * instead of sending them (the emulator refuses to update an expiration
+ * policy), keeps IAM policies in `policies` (the emulator answers every IAM
+ * call UNIMPLEMENTED), and fails the project-number lookup as a machine
+ * without network would. Everything else goes to the emulator.
+ */
+function realPubSubFake(
+  pubsub: PubSub,
+  fakes: {
+    sent?: Array<{ name: string; metadata: unknown }>;
+    policies?: Map<string, FakePolicy>;
+  },
+): PubSub {
+  const iam = (key: string) => ({
+    getPolicy: async () => [structuredClone(fakes.policies?.get(key) ?? { bindings: [] })],
+    setPolicy: async (policy: FakePolicy) => {
+      fakes.policies?.set(key, structuredClone(policy));
+      return [policy];
+    },
+  });
+  const wrap = <T extends object>(target: T, key: string, overrides: Record<string, unknown>): T =>
+    new Proxy(target, {
+      get(inner, property) {
+        if (property === "iam") {
+          return iam(key);
+        }
+        if (typeof property === "string" && property in overrides) {
+          return overrides[property];
+        }
+        const value = Reflect.get(inner, property);
+        return typeof value === "function" ? value.bind(inner) : value;
+      },
+    });
+  return new Proxy(pubsub, {
+    get(target, property) {
+      if (property === "isEmulator") {
+        return false;
+      }
+      if (property === "auth") {
+        return {
+          request: async () => {
+            throw new Error("getaddrinfo ENOTFOUND cloudresourcemanager.googleapis.com");
+          },
+        };
+      }
+      if (property === "topic") {
+        return (name: string) => wrap(target.topic(name), `topic ${name}`, {});
+      }
+      if (property === "subscription") {
+        return (name: string) =>
+          wrap(target.subscription(name), `subscription ${name}`, {
+            setMetadata: async (metadata: unknown) => {
+              fakes.sent?.push({ name, metadata });
+              return [{}];
+            },
+          });
+      }
+      const value = Reflect.get(target, property);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
 describe("planProvisioning and applyPlan", () => {
   it("should create every topic and subscription on an empty project", async () => {
     const pubsub = freshProject();
@@ -264,33 +335,7 @@ describe("planProvisioning and applyPlan", () => {
       { messageRetentionDuration: { seconds: 7 * 86_400 } },
     );
     const sent: Array<{ name: string; metadata: unknown }> = [];
-    const asRealPubSub = new Proxy(pubsub, {
-      get(target, property) {
-        if (property === "isEmulator") {
-          return false;
-        }
-        if (property === "subscription") {
-          return (name: string) => {
-            const subscription = target.subscription(name);
-            return new Proxy(subscription, {
-              get(sub, key) {
-                if (key === "setMetadata") {
-                  return async (metadata: unknown) => {
-                    sent.push({ name, metadata });
-                    return [{}];
-                  };
-                }
-                const value = Reflect.get(sub, key);
-                return typeof value === "function" ? value.bind(sub) : value;
-              },
-            });
-          };
-        }
-        const value = Reflect.get(target, property);
-        return typeof value === "function" ? value.bind(target) : value;
-      },
-    });
-
+    const asRealPubSub = realPubSubFake(pubsub, { sent });
     const plan = await planProvisioning(asRealPubSub, registry);
     const changed = plan.actions.filter((a) => a.kind !== "unchanged");
     expect(changed).toMatchObject([
@@ -481,6 +526,67 @@ describe("formatPlan", () => {
       /^! subscription payment\.charge-order: filter: "" → .*a filter cannot be changed/m,
     );
     expect(conflictText).toContain(`0 to create, 0 to update, ${total - 1} unchanged, 1 conflict`);
+  });
+
+  it("should grant the service agent what dead-lettering needs on real Pub/Sub, keeping other bindings", async () => {
+    // The emulator has no IAM: the grants are checked against the policies
+    // protoevents reads and writes, through a fake of real Pub/Sub.
+    const pubsub = freshProject();
+    await provision(pubsub, registry, { dryRun: false });
+    const policies = new Map<string, FakePolicy>([
+      [
+        "topic payment.charge-order.dead-letter",
+        {
+          bindings: [{ role: "roles/pubsub.viewer", members: ["user:ops@acme.example"] }],
+          etag: "BwX1",
+        },
+      ],
+    ]);
+    const real = realPubSubFake(pubsub, { policies });
+    const agent = "serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com";
+
+    const plan = await planProvisioning(real, registry, { projectNumber: "123456789" });
+    const grants = plan.actions.filter((a) => a.resource === "iam");
+    expect(grants).toHaveLength(subscriptionContracts.length + deadLetterTopics.length);
+    expect(grants.every((a) => a.kind === "create")).toBe(true);
+    const text = formatPlan(plan);
+    expect(text).toContain(
+      `+ iam topic payment.charge-order.dead-letter: grant roles/pubsub.publisher to ${agent} (dead-lettering)`,
+    );
+    expect(text).toContain(
+      `+ iam subscription payment.charge-order: grant roles/pubsub.subscriber to ${agent} (dead-lettering)`,
+    );
+    expect(text).not.toContain("gcloud");
+
+    const result = await applyPlan(real, plan);
+    expect(result.created).toHaveLength(grants.length);
+    expect(policies.get("topic payment.charge-order.dead-letter")).toEqual({
+      bindings: [
+        { role: "roles/pubsub.viewer", members: ["user:ops@acme.example"] },
+        { role: "roles/pubsub.publisher", members: [agent] },
+      ],
+      etag: "BwX1",
+    });
+    expect(policies.get("subscription payment.charge-order")?.bindings).toEqual([
+      { role: "roles/pubsub.subscriber", members: [agent] },
+    ]);
+    const again = await planProvisioning(real, registry, { projectNumber: "123456789" });
+    expect(again.actions.every((a) => a.kind === "unchanged")).toBe(true);
+
+    // Without the project number (and no way to look it up), the grants are printed instead.
+    const unknown = formatPlan(
+      await planProvisioning(
+        real,
+        withSubscription("payment.charge-order", { ackDeadlineSeconds: 90 }),
+      ),
+    );
+    expect(unknown).not.toContain("+ iam");
+    expect(unknown).not.toContain("gcloud pubsub");
+    const fresh = formatPlan(
+      await planProvisioning(realPubSubFake(freshProject(), { policies }), registry),
+    );
+    expect(fresh).toContain("The project number could not be read with these");
+    expect(fresh).toContain("pass --project-number");
   });
 
   it("should list the IAM grants for dead-letter policies on real Pub/Sub", async () => {

@@ -124,6 +124,10 @@ function buildProgram(): Command {
       .option(
         "--out <file>",
         "with --format terraform: write here (e.g. pubsub.tf.json), not to stdout",
+      )
+      .option(
+        "--project-number <number>",
+        "real Pub/Sub: the project's number, for the service agent's dead-letter grants (default: looked up with your credentials)",
       ),
   ).action(
     async (given: {
@@ -134,7 +138,14 @@ function buildProgram(): Command {
       emulatorHost?: string;
       format: "text" | "terraform";
       out?: string;
+      projectNumber?: string;
     }) => {
+      if (given.projectNumber !== undefined && !/^\d{1,20}$/.test(given.projectNumber)) {
+        throw new ProtoeventsError(
+          Code.InvalidArgument,
+          `--project-number must be the project's number (digits only, as in gcloud projects describe), got ${JSON.stringify(given.projectNumber)}`,
+        );
+      }
       if (given.format === "terraform") {
         await writeTerraform(loadConfig(), given.registry, given.out);
         return;
@@ -156,7 +167,10 @@ function buildProgram(): Command {
       const { createPubSub, formatPlan, provision } = await import("@protoevents/runtime");
       const pubsub = createPubSub(connectionOptions(options));
       try {
-        const { plan, applied } = await provision(pubsub, registry, { dryRun: options.dryRun });
+        const { plan, applied } = await provision(pubsub, registry, {
+          dryRun: options.dryRun,
+          ...(options.projectNumber === undefined ? {} : { projectNumber: options.projectNumber }),
+        });
         process.stdout.write(`${formatPlan(plan)}\n`);
         if (options.dryRun) {
           process.stdout.write("dry run: nothing was changed\n");

@@ -10,8 +10,8 @@ import { Code, ProtoeventsError } from "./errors.js";
 /** What applying an action does to a resource. */
 export type ActionKind = "create" | "update" | "unchanged" | "conflict";
 
-/** The kinds of Pub/Sub resource provisioning manages. */
-export type ResourceKind = "topic" | "subscription";
+/** The kinds of Pub/Sub resource provisioning manages (`iam`: a role binding on one). */
+export type ResourceKind = "topic" | "subscription" | "iam";
 
 /** A value of one compared field; `null` means "not set". */
 export type FieldValue = string | number | boolean | null;
@@ -101,8 +101,25 @@ export interface SubscriptionAction extends ActionBase {
   readonly desired: SubscriptionSpec;
 }
 
+/** A role the Pub/Sub service agent needs on a topic or subscription for dead-lettering. */
+export interface IamGrant {
+  readonly on: "topic" | "subscription";
+  /** Topic or subscription id. */
+  readonly target: string;
+  readonly role: "roles/pubsub.publisher" | "roles/pubsub.subscriber";
+  /** `serviceAccount:service-<project number>@gcp-sa-pubsub.iam.gserviceaccount.com`. */
+  readonly member: string;
+}
+
+/** One step of a {@link ProvisioningPlan} granting a role (real Pub/Sub only). */
+export interface GrantAction extends ActionBase {
+  readonly resource: "iam";
+  readonly kind: "create" | "unchanged";
+  readonly desired: IamGrant;
+}
+
 /** One step of a {@link ProvisioningPlan}. */
-export type ProvisioningAction = TopicAction | SubscriptionAction;
+export type ProvisioningAction = TopicAction | SubscriptionAction | GrantAction;
 
 /**
  * What provisioning would do: one action per topic and subscription the
@@ -124,6 +141,12 @@ export interface PlanOptions {
    * resource (it rejects the update mask), only set them on create.
    */
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * The project number, for the Pub/Sub service agent's grants on real
+   * Pub/Sub. Looked up with the client's credentials when omitted; when that
+   * fails too, the plan prints the grants as `gcloud` commands instead.
+   */
+  readonly projectNumber?: string;
 }
 
 /** A topic or subscription, by id. */
@@ -242,11 +265,110 @@ export async function planProvisioning(
       return { resource: "subscription", name: desired.name, desired, ...action };
     },
   );
+  // The emulator has no IAM (every IAM call is UNIMPLEMENTED) and enforces none.
+  const projectNumber = pubsub.isEmulator
+    ? undefined
+    : (options.projectNumber ?? (await lookUpProjectNumber(pubsub, projectId)));
+  const grantActions =
+    projectNumber === undefined
+      ? []
+      : await mapLimited(
+          deadLetterGrants(subscriptions, projectNumber),
+          async (desired): Promise<GrantAction> => {
+            const members = await readMembers(pubsub, desired);
+            const name = `${desired.on} ${desired.target}`;
+            return members.includes(desired.member)
+              ? { resource: "iam", kind: "unchanged", name, detail: "up to date", desired }
+              : {
+                  resource: "iam",
+                  kind: "create",
+                  name,
+                  detail: `grant ${desired.role} to ${desired.member} (dead-lettering)`,
+                  desired,
+                };
+          },
+        );
   return {
     projectId,
     emulator: pubsub.isEmulator,
-    actions: [...topicActions, ...subscriptionActions],
+    actions: [...topicActions, ...subscriptionActions, ...grantActions],
   };
+}
+
+/**
+ * The service agent's grants dead-lettering needs: publisher on each
+ * dead-letter topic, subscriber on each subscription that dead-letters.
+ */
+function deadLetterGrants(
+  subscriptions: readonly SubscriptionSpec[],
+  projectNumber: string,
+): IamGrant[] {
+  const member = `serviceAccount:service-${projectNumber}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+  const grants = new Map<string, IamGrant>();
+  for (const sub of subscriptions) {
+    if (sub.deadLetterPolicy === null) {
+      continue;
+    }
+    const topic = shortName(sub.deadLetterPolicy.deadLetterTopic);
+    grants.set(`topic ${topic}`, {
+      on: "topic",
+      target: topic,
+      role: "roles/pubsub.publisher",
+      member,
+    });
+    grants.set(`subscription ${sub.name}`, {
+      on: "subscription",
+      target: sub.name,
+      role: "roles/pubsub.subscriber",
+      member,
+    });
+  }
+  return [...grants.values()];
+}
+
+/** The IAM policy handle of a grant's topic or subscription. */
+function iamOf(pubsub: PubSub, grant: IamGrant) {
+  return grant.on === "topic"
+    ? pubsub.topic(grant.target).iam
+    : pubsub.subscription(grant.target).iam;
+}
+
+/** Who holds the grant's role now; nobody when the resource does not exist yet. */
+async function readMembers(pubsub: PubSub, grant: IamGrant): Promise<string[]> {
+  try {
+    const [policy] = await iamOf(pubsub, grant).getPolicy();
+    return (policy.bindings ?? [])
+      .filter((b) => b.role === grant.role)
+      .flatMap((b) => b.members ?? []);
+  } catch (cause) {
+    if (grpcCode(cause) === NOT_FOUND) {
+      return [];
+    }
+    throw new ProtoeventsError(
+      Code.PubSubUnavailable,
+      `Could not read the IAM policy of ${grant.on} ${grant.target}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * The project number of `projectId`, from Resource Manager with the client's
+ * credentials; undefined when it cannot be read (no permission, no network):
+ * the plan then prints the grants as commands.
+ */
+async function lookUpProjectNumber(pubsub: PubSub, projectId: string): Promise<string | undefined> {
+  try {
+    const response = await pubsub.auth.request<{ projectNumber?: unknown }>({
+      url: `https://cloudresourcemanager.googleapis.com/v1/projects/${encodeURIComponent(projectId)}`,
+      timeout: 10_000,
+      retry: false,
+    });
+    const number = response.data.projectNumber;
+    return typeof number === "string" && /^\d+$/.test(number) ? number : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -324,8 +446,42 @@ export async function applyPlan(pubsub: PubSub, plan: ProvisioningPlan): Promise
       await update(action, () => pubsub.subscription(action.name).setMetadata(changed));
     }
   });
+  // Grants last: the topics and subscriptions they name exist by now.
+  const grants = plan.actions.filter(
+    (action): action is GrantAction => action.resource === "iam" && action.kind === "create",
+  );
+  await mapLimited(grants, async (action) => {
+    await callPubSub(
+      `grant ${action.desired.role} on ${action.name}`,
+      () => addMember(pubsub, action.desired),
+      false,
+    );
+    created.push({ resource: "iam", name: action.name });
+  });
   const unchanged = plan.actions.filter((action) => action.kind === "unchanged").length;
   return { created, alreadyExisted, updated, unchanged };
+}
+
+/**
+ * Add the grant's member to its role: read the policy, add, write it back
+ * with the etag read (Pub/Sub refuses the write if the policy changed
+ * meanwhile). Leaves every other binding as it is.
+ */
+async function addMember(pubsub: PubSub, grant: IamGrant): Promise<void> {
+  const iam = iamOf(pubsub, grant);
+  const [policy] = await iam.getPolicy();
+  const bindings = [...(policy.bindings ?? [])];
+  const index = bindings.findIndex((b) => b.role === grant.role && b.condition == null);
+  if (index === -1) {
+    bindings.push({ role: grant.role, members: [grant.member] });
+  } else {
+    const binding = bindings[index] as (typeof bindings)[number];
+    if ((binding.members ?? []).includes(grant.member)) {
+      return;
+    }
+    bindings[index] = { ...binding, members: [...(binding.members ?? []), grant.member] };
+  }
+  await iam.setPolicy({ ...policy, bindings });
 }
 
 /**
@@ -356,7 +512,8 @@ export function formatPlan(plan: ProvisioningPlan): string {
     `${count("create")} to create, ${count("update")} to update, ${count("unchanged")} unchanged, ` +
       `${conflicts} conflict${conflicts === 1 ? "" : "s"}`,
   );
-  const note = plan.emulator ? [] : iamNote(plan);
+  // Grants in the plan are applied with it; without the project number they are printed instead.
+  const note = plan.emulator || plan.actions.some((a) => a.resource === "iam") ? [] : iamNote(plan);
   return [...lines, ...note].join("\n");
 }
 
@@ -915,7 +1072,8 @@ function iamNote(plan: ProvisioningPlan): string[] {
   return [
     "",
     "Note: dead-lettering needs the Pub/Sub service agent to publish to each dead-letter topic and",
-    "to subscribe to each source subscription. Provisioning does not change IAM; run once",
+    "to subscribe to each source subscription. The project number could not be read with these",
+    "credentials, so provision cannot grant them: pass --project-number, or run once",
     `(<PROJECT_NUMBER>: gcloud projects describe ${project} --format='value(projectNumber)'):`,
     ...[...deadLetterTopics].map(
       (topic) =>
