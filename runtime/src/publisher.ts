@@ -18,7 +18,13 @@ import {
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
 import { recordSent } from "./metrics.js";
-import { contextOfTraceparent, getTracer, traceContextAttributes, traceSend } from "./tracing.js";
+import {
+  contextOfTraceparent,
+  getTracer,
+  propagatorRegistered,
+  traceContextAttributes,
+  traceSend,
+} from "./tracing.js";
 
 /** Publish batching; see {@link DEFAULT_BATCHING} for the defaults and why. */
 export interface BatchingOptions {
@@ -225,7 +231,7 @@ export function createEventPublisher(
       const tracer = getTracer();
       if (tracer === undefined) {
         // No spans; the registered propagators may still carry something (baggage).
-        if (explicit === undefined) {
+        if (explicit === undefined && propagatorRegistered()) {
           Object.assign(message.attributes, traceContextAttributes());
         }
         return send(contract, topic, message);
