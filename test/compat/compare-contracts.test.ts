@@ -24,6 +24,7 @@ function contract(parts: {
   fields?: string;
   rpc?: string;
   extra?: string;
+  app?: string;
 }): string {
   return `${header}
 message ItemAdded {
@@ -38,7 +39,7 @@ message CartCleared {
 }
 ${parts.extra ?? ""}
 service StockService {
-  option (protoevents.v1.application) = { name: "stock" };
+  option (protoevents.v1.application) = { ${parts.app ?? 'name: "stock"'} };
   ${parts.rpc ?? "rpc Reserve(ItemAdded) returns (google.protobuf.Empty);"}
 }
 `;
@@ -236,6 +237,81 @@ describe("compareContracts", () => {
     );
     expect(findings.map((f) => f.rule)).toEqual([CompatRule.deadLetterDisabled]);
     expect(findings[0]?.message).toContain("stock.reserve.dead-letter");
+  });
+
+  describe("subscriptions are contracts", () => {
+    const renamed = "rpc ReserveStock(ItemAdded) returns (google.protobuf.Empty);";
+
+    it("should report subscription-renamed at the new rpc when a rename changes the derived subscription id", async () => {
+      const findings = await compare(contract({}), contract({ rpc: renamed }));
+      expect(
+        findings.map((f) => `${f.rule} ${f.location.file}:${f.location.line}:${f.location.column}`),
+      ).toEqual(["subscription-renamed proto/shop/v1/shop.proto:20:3"]);
+      expect(findings[0]?.message).toContain(
+        "rpc StockService.ReserveStock takes over from rpc Reserve with subscription stock.reserve-stock instead of stock.reserve (derived from the rpc's name)",
+      );
+      expect(findings[0]?.fix).toContain(
+        'keep the subscription: option (protoevents.v1.subscription) = { name: "stock.reserve" } on rpc ReserveStock',
+      );
+      expect(findings[0]?.consumers.map((c) => c.subscription)).toEqual([
+        "stock.reserve",
+        "stock.reserve-stock",
+      ]);
+    });
+
+    it("should accept a rename that keeps the subscription's name, or retires the old one", async () => {
+      expect(
+        await doTest(
+          {},
+          {
+            rpc: 'rpc ReserveStock(ItemAdded) returns (google.protobuf.Empty) {\n    option (protoevents.v1.subscription) = { name: "stock.reserve" };\n  }',
+          },
+        ),
+      ).toEqual([]);
+      expect(
+        await doTest(
+          {},
+          { rpc: renamed, app: 'name: "stock" retired_subscriptions: ["stock.reserve"]' },
+        ),
+      ).toEqual([]);
+    });
+
+    it("should report consumer-removed at the application when a consumer rpc goes without being retired", async () => {
+      const without = "rpc Clear(CartCleared) returns (google.protobuf.Empty);";
+      const findings = await compare(contract({}), contract({ rpc: without }));
+      expect(
+        findings.map((f) => `${f.rule} ${f.location.file}:${f.location.line}:${f.location.column}`),
+      ).toEqual(["consumer-removed proto/shop/v1/shop.proto:18:1"]);
+      expect(findings[0]?.message).toContain(
+        "rpc StockService.Reserve (subscription stock.reserve) was removed: its subscription keeps receiving shop.v1.ItemAdded events",
+      );
+      expect(findings[0]?.fix).toContain('add "stock.reserve" to retired_subscriptions');
+      expect(
+        await doTest(
+          {},
+          { rpc: without, app: 'name: "stock" retired_subscriptions: ["stock.reserve"]' },
+        ),
+      ).toEqual([]);
+    });
+
+    it("should report subscription-filter-changed and subscription-ordering-changed with the migration path", async () => {
+      const findings = await compare(
+        contract({}),
+        contract({
+          rpc: 'rpc Reserve(ItemAdded) returns (google.protobuf.Empty) {\n    option (protoevents.v1.subscription) = { filter: "attributes.region = \\"eu\\"" ordered: true };\n  }',
+        }),
+      );
+      expect(findings.map((f) => f.rule).sort()).toEqual([
+        CompatRule.subscriptionFilterChanged,
+        CompatRule.subscriptionOrderingChanged,
+      ]);
+      for (const finding of findings) {
+        expect(finding.fix).toContain(
+          "add a new rpc (a new subscription) with the new setting, let both run, drain the old subscription",
+        );
+        expect(finding.location.line).toBe(21);
+      }
+    });
   });
 
   it("should find nothing when an event and a consumer rpc are added", async () => {

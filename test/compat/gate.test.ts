@@ -208,7 +208,7 @@ describe("protoevents check over every release", () => {
 
   it("should pass when the repository's contracts are checked against its committed releases", async () => {
     const report = await checkContracts({ dir: root });
-    expect(report.releases).toContain("0.1.0");
+    expect(report.releases).toContain("0.2.0");
     expect(report.findings.map((f) => `${at(f)}: ${f.message}`)).toEqual([]);
     expect(report.goldenPayloads).toBeGreaterThanOrEqual(24);
   });
@@ -240,7 +240,7 @@ describe("the CI gate", () => {
 
       const clean = await protoevents(dir, ["check"]);
       expect(clean.code).toBe(0);
-      expect(clean.stderr).toMatch(/check: compatible with release 0\.1\.0/);
+      expect(clean.stderr).toMatch(/check: compatible with release 0\.2\.0/);
 
       const path = join(dir, "proto", "checkout", "v1", "order_events.proto");
       const source = await readFile(path, "utf8");
@@ -254,14 +254,14 @@ describe("the CI gate", () => {
       expect(broken.stdout).toContain(
         `proto/checkout/v1/order_events.proto:${line}:5: event-topic-changed: event checkout.v1.OrderPlaced is published on topic "checkout.orders" instead of "checkout.order-placed"`,
       );
-      expect(broken.stdout).toContain("    breaks against release 0.1.0\n");
+      expect(broken.stdout).toContain("    breaks against release 0.2.0\n");
       expect(broken.stdout).toContain(
         "    consumers: inventory (inventory.reserve-stock), payment (payment.charge-order)\n",
       );
       expect(broken.stdout).toContain(
         'fix: keep topic "checkout.order-placed"; to move the event, add a new event checkout.v2.OrderPlaced',
       );
-      expect(broken.stderr).toMatch(/check: 1 finding against release 0\.1\.0/);
+      expect(broken.stderr).toMatch(/check: 1 finding against release 0\.2\.0/);
 
       const json = await protoevents(dir, ["check", "--format", "json"]);
       expect(json.code).toBe(1);
@@ -273,7 +273,7 @@ describe("the CI gate", () => {
           rule: "event-topic-changed",
           source: "protoevents",
           message: expect.stringContaining('instead of "checkout.order-placed"'),
-          releases: ["0.1.0"],
+          releases: ["0.2.0"],
           locationIn: "today",
           consumers: [
             {

@@ -23,7 +23,7 @@ const CONTENT_TYPE = { binary: "application/protobuf", json: "application/json" 
 describe("golden payloads of the committed releases", () => {
   it("should match every image to its manifest and hold a payload pair per event when releases/ is read", async () => {
     const releases = await listReleases(root);
-    expect(releases.map((r) => r.version)).toContain("0.1.0");
+    expect(releases.map((r) => r.version)).toContain("0.2.0");
     for (const release of releases) {
       const manifest = await readReleaseManifest(release);
       expect(manifest.version).toBe(release.version);

@@ -42,7 +42,19 @@ export const CompatRule = {
   deadLetterDisabled: "dead-letter-disabled",
   /** A consumer rpc (its subscription) consumes another event. */
   consumerEventChanged: "consumer-event-changed",
+  /** A consumer rpc was renamed and its derived subscription id with it. */
+  subscriptionRenamed: "subscription-renamed",
+  /** A consumer rpc (its subscription) was removed without being retired. */
+  consumerRemoved: "consumer-removed",
+  /** A subscription's filter changed: Pub/Sub cannot change it in place. */
+  subscriptionFilterChanged: "subscription-filter-changed",
+  /** A subscription's message ordering was turned on or off: Pub/Sub cannot change it in place. */
+  subscriptionOrderingChanged: "subscription-ordering-changed",
 } as const;
+
+/** How to move a subscription to settings Pub/Sub cannot change in place. */
+const MIGRATE =
+  "add a new rpc (a new subscription) with the new setting, let both run, drain the old subscription and handle its dead letters, then remove the old rpc and list its subscription in retired_subscriptions";
 
 /** A rule id of {@link CompatRule}. */
 export type CompatRuleId = (typeof CompatRule)[keyof typeof CompatRule];
@@ -296,6 +308,61 @@ function compareFieldRules(
 }
 
 /**
+ * Subscriptions are contracts: one the release created must still be
+ * declared today, under the same id, unless its application retired it
+ * (`retired_subscriptions`). Otherwise provisioning creates a new, empty
+ * subscription for a renamed rpc and leaves the old one, backlog and dead
+ * letters included, with nobody reading it.
+ */
+function compareSubscriptionIdentity(
+  before: ContractSnapshot,
+  after: ContractSnapshot,
+  findings: CompatFinding[],
+): void {
+  const prefix = after.pathPrefix;
+  const today = new Set(after.consumers.map((c) => c.subscription));
+  const released = new Set(before.consumers.map((c) => c.subscription));
+  const retired = new Set(after.applications.flatMap((a) => a.retired));
+  for (const old of before.consumers) {
+    if (today.has(old.subscription) || retired.has(old.subscription)) {
+      continue;
+    }
+    const app = after.applications.find((a) => a.service === old.service);
+    const service = old.service.split(".").pop() ?? old.service;
+    const retire = `add "${old.subscription}" to retired_subscriptions in the (protoevents.v1.application) option of ${service} once it has drained and its dead letters are handled (provisioning never deletes it)`;
+    // A rename: today's rpc of the same service consuming the same event under
+    // a subscription id the release did not have.
+    const successor = after.consumers.find(
+      (c) => c.service === old.service && c.event === old.event && !released.has(c.subscription),
+    );
+    if (successor !== undefined) {
+      findings.push({
+        rule: CompatRule.subscriptionRenamed,
+        message: `rpc ${service}.${successor.rpc} takes over from rpc ${old.rpc} with subscription ${successor.subscription} instead of ${old.subscription}${successor.derivedName ? " (derived from the rpc's name)" : ""}: provisioning would create a new, empty subscription and leave ${old.subscription}, with its backlog and dead letters, unread`,
+        fix: `keep the subscription: option (protoevents.v1.subscription) = { name: "${old.subscription}" } on rpc ${successor.rpc}; or, for a new subscription on purpose, ${retire}`,
+        location: locate(successor.desc, [], prefix),
+        consumers: affected([old, successor]),
+        locationIn: "today",
+      });
+      continue;
+    }
+    if (!after.events.has(old.event)) {
+      // The event went too: event-removed-while-consumed names this consumer.
+      continue;
+    }
+    findings.push({
+      rule: CompatRule.consumerRemoved,
+      message: `rpc ${service}.${old.rpc} (subscription ${old.subscription}) was removed: its subscription keeps receiving ${old.event} events, and its backlog and dead letters, with nobody reading them`,
+      fix: `keep the rpc until its subscription has drained; then ${retire}`,
+      location:
+        app === undefined ? locate(old.desc, [], before.pathPrefix) : locate(app.desc, [], prefix),
+      consumers: affected([old]),
+      locationIn: app === undefined ? "release" : "today",
+    });
+  }
+}
+
+/**
  * Compare a release's contracts with today's: every change that would break
  * an event published under the release, or a subscription the release
  * created, with its location, rule id, affected consumers and fix.
@@ -415,7 +482,35 @@ export function compareContracts(
         locationIn: "today",
       });
     }
+    const subscriptionOption = (field: "filter" | "ordered") =>
+      locate(
+        now.desc,
+        optionPath(now.desc, "subscription", SubscriptionOptionsSchema.field[field].number),
+        prefix,
+      );
+    if (now.filter !== old.filter) {
+      findings.push({
+        rule: CompatRule.subscriptionFilterChanged,
+        message: `subscription ${now.subscription} (rpc ${rpc}) changes its filter from ${JSON.stringify(old.filter)} to ${JSON.stringify(now.filter)}: Pub/Sub cannot change a subscription's filter, so provisioning would refuse and the consumer would keep reading what the old filter lets through`,
+        fix: `keep the filter ${JSON.stringify(old.filter)} on rpc ${now.rpc}; to filter otherwise, ${MIGRATE}`,
+        location: now.filter === "" ? locate(now.desc, [], prefix) : subscriptionOption("filter"),
+        consumers,
+        locationIn: "today",
+      });
+    }
+    if (now.ordered !== old.ordered) {
+      findings.push({
+        rule: CompatRule.subscriptionOrderingChanged,
+        message: `subscription ${now.subscription} (rpc ${rpc}) turns message ordering ${now.ordered ? "on" : "off"}: Pub/Sub cannot change ordering on an existing subscription`,
+        fix: `keep ordered: ${old.ordered} on rpc ${now.rpc}; to change it, ${MIGRATE}`,
+        location: now.ordered ? subscriptionOption("ordered") : locate(now.desc, [], prefix),
+        consumers,
+        locationIn: "today",
+      });
+    }
   }
+
+  compareSubscriptionIdentity(before, after, findings);
 
   return findings.sort(
     (a, b) =>

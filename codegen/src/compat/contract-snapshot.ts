@@ -7,7 +7,7 @@
  * valid under the codegen checks of its day, and a check added later must not
  * make an old release unreadable.
  */
-import type { DescEnum, DescFile, DescMessage, DescMethod } from "@bufbuild/protobuf";
+import type { DescEnum, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { PayloadEncoding } from "../gen/protoevents/v1/options_pb.js";
 import { kebab } from "../model.js";
 import { getApplicationOptions, getEventOptions, getSubscriptionOptions } from "../options.js";
@@ -40,6 +40,11 @@ export interface ConsumerSnapshot {
   /** Full name of the message consumed (the rpc's input). */
   readonly event: string;
   readonly deadLetter: boolean;
+  /** The contract's own filter (without the ce-type clause a shared topic adds). */
+  readonly filter: string;
+  readonly ordered: boolean;
+  /** Whether the subscription id is derived from the rpc name (no `name` option). */
+  readonly derivedName: boolean;
   readonly desc: DescMethod;
 }
 
@@ -50,6 +55,9 @@ export interface ApplicationSnapshot {
   /** The service's short name, e.g. `PaymentService`: generated code names `PaymentServiceHandlers` after it. */
   readonly serviceName: string;
   readonly consumers: readonly ConsumerSnapshot[];
+  /** Subscription ids it retired on purpose (`retired_subscriptions`). */
+  readonly retired: readonly string[];
+  readonly desc: DescService;
 }
 
 /** The contracts of a release or of today, as the compatibility rules see them. */
@@ -114,6 +122,9 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
           subscription: sub.name === "" ? `${options.name}.${kebab(method.name)}` : sub.name,
           event: method.input.typeName,
           deadLetter: sub.deadLetter ?? true,
+          filter: sub.filter,
+          ordered: sub.ordered,
+          derivedName: sub.name === "",
           desc: method,
         };
       });
@@ -122,6 +133,8 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
         service: service.typeName,
         serviceName: service.name,
         consumers,
+        retired: [...options.retiredSubscriptions],
+        desc: service,
       });
     }
   }
