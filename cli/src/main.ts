@@ -184,6 +184,58 @@ function buildProgram(): Command {
     },
   );
 
+  connection(
+    program
+      .command("retire")
+      .description(
+        "delete a retired subscription, its dead-letter subscription and topic: only when the contracts list it in retired_subscriptions and nothing is left in either",
+      )
+      .argument("<subscription>", "the subscription id")
+      .option("--dry-run", "check and say what would be deleted, delete nothing", false)
+      .option("--yes", "delete on real Pub/Sub (outside an emulator it is refused without)"),
+  ).action(
+    async (
+      subscription: string,
+      given: {
+        dryRun: boolean;
+        yes?: boolean;
+        registry?: string;
+        project?: string;
+        emulatorHost?: string;
+      },
+    ) => {
+      const options = await withLocalEmulator(given, loadConfig().root, "retire");
+      const target = targetOf(options);
+      if (options.dryRun) {
+        process.stderr.write(`retire --dry-run: target is ${target.description}\n`);
+      } else {
+        confirmTarget("retire", target, options.yes === true);
+      }
+      const registry = await loadRegistry(loadConfig(), options.registry);
+      const { createPubSub, retireSubscription } = await import("@protoevents/runtime");
+      const pubsub = createPubSub(connectionOptions(options));
+      try {
+        const resources = await retireSubscription(pubsub, registry, subscription, {
+          dryRun: options.dryRun,
+        });
+        for (const r of resources) {
+          process.stdout.write(
+            `${options.dryRun ? "would delete" : "deleted"} ${r.resource} ${r.name}\n`,
+          );
+        }
+        process.stdout.write(
+          resources.length === 0
+            ? `nothing of ${subscription} exists in project ${pubsub.projectId}\n`
+            : options.dryRun
+              ? "dry run: nothing was deleted\n"
+              : `retired ${subscription}\n`,
+        );
+      } finally {
+        await pubsub.close();
+      }
+    },
+  );
+
   program
     .command("emulator")
     .description(

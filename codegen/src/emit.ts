@@ -984,6 +984,9 @@ export class FileEmitter {
     );
     f.print(`  name: ${JSON.stringify(app.name)},`);
     f.print(`  service: ${JSON.stringify(service.typeName)},`);
+    if (app.retired.length > 0) {
+      f.print(`  retiredSubscriptions: ${JSON.stringify(app.retired)},`);
+    }
     f.print(
       "  publishes: [",
       ...this.joined(app.publishes.map((e) => this.own(e.desc, `${this.shapeName(e.desc)}Event`))),

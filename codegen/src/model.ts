@@ -93,6 +93,8 @@ export interface ApplicationModel {
   readonly name: string;
   readonly publishes: readonly EventModel[];
   readonly subscriptions: readonly SubscriptionModel[];
+  /** Subscription ids it retired on purpose (`retired_subscriptions`). */
+  readonly retired: readonly string[];
 }
 
 export interface ContractModel {
@@ -627,7 +629,24 @@ export function buildModel(
           siblingTypes: siblings,
         });
       }
-      applications.push({ service, name: options.name, publishes, subscriptions });
+      for (const [index, retired] of options.retiredSubscriptions.entries()) {
+        const current = subscriptions.find((s) => s.name === retired);
+        if (current !== undefined) {
+          findings.push({
+            rule: "retired-subscription-in-use",
+            message: `application ${options.name} lists ${retired} in retired_subscriptions, but rpc ${current.method.parent.name}.${current.method.name} still consumes it`,
+            fix: `remove "${retired}" from retired_subscriptions, or remove the rpc (or give it another subscription name)`,
+            location: at(service, optionPath(service, "application", 3, index)),
+          });
+        }
+      }
+      applications.push({
+        service,
+        name: options.name,
+        publishes,
+        subscriptions,
+        retired: [...options.retiredSubscriptions],
+      });
     }
   }
 

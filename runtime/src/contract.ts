@@ -110,6 +110,11 @@ export interface ApplicationContract {
   readonly service: string;
   readonly publishes: readonly EventContract[];
   readonly subscriptions: readonly SubscriptionContract[];
+  /**
+   * Subscription ids it stopped consuming on purpose
+   * (`retired_subscriptions`): what `protoevents retire` may delete.
+   */
+  readonly retiredSubscriptions?: readonly string[];
 }
 
 /** Every event and application of a set of contracts: the input of provisioning and tooling. */

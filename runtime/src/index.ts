@@ -133,6 +133,7 @@ export {
   type PruningOptions,
   startPruning,
 } from "./retention.js";
+export { type RetiredResource, type RetireOptions, retireSubscription } from "./retire.js";
 export {
   type CreateStoreOptions,
   createPostgresStore,

@@ -356,6 +356,22 @@ service CartService {
     );
   });
 
+  it("should refuse a retired subscription that an rpc still consumes", async () => {
+    const source = `${cartEvent}
+service CartService {
+  option (protoevents.v1.application) = { name: "cart" retired_subscriptions: ["cart.count-item"] };
+  rpc CountItem(ItemAdded) returns (google.protobuf.Empty);
+}
+`;
+    await doTest(
+      source,
+      "retired-subscription-in-use",
+      'retired_subscriptions: ["cart.count-item"]',
+      /application cart lists cart\.count-item in retired_subscriptions, but rpc CartService\.CountItem still consumes it/,
+      /remove "cart\.count-item" from retired_subscriptions/,
+    );
+  });
+
   it("should refuse two rpcs that share a subscription id", async () => {
     const source = `${cartEvent}
 service CartService {
