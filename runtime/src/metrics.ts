@@ -23,6 +23,7 @@
 import {
   type Attributes,
   type Counter,
+  createNoopMeter,
   type Histogram,
   type Meter,
   type MeterProvider,
@@ -35,6 +36,8 @@ import { errorType } from "./tracing.js";
 export const METER_NAME = "protoevents";
 
 interface Instruments {
+  /** False while no meter provider is registered: record nothing, build no attributes. */
+  readonly enabled: boolean;
   readonly meter: Meter;
   readonly sent: Counter;
   readonly consumed: Counter;
@@ -44,6 +47,9 @@ interface Instruments {
 
 let lastProvider: MeterProvider | undefined;
 let current: Instruments | undefined;
+
+/** The API's no-op counter: every no-op meter hands out this one instance. */
+const NOOP_COUNTER = createNoopMeter().createCounter("protoevents.noop");
 
 /**
  * The instruments of the meter provider registered now. The metrics API has
@@ -55,12 +61,14 @@ function instruments(): Instruments {
   if (current === undefined || provider !== lastProvider) {
     lastProvider = provider;
     const meter = provider.getMeter(METER_NAME);
+    const sent = meter.createCounter("messaging.client.sent.messages", {
+      description: "Events published to Pub/Sub",
+      unit: "{message}",
+    });
     current = {
+      enabled: sent !== NOOP_COUNTER,
       meter,
-      sent: meter.createCounter("messaging.client.sent.messages", {
-        description: "Events published to Pub/Sub",
-        unit: "{message}",
-      }),
+      sent,
       consumed: meter.createCounter("messaging.client.consumed.messages", {
         description: "Deliveries handled, by result",
         unit: "{message}",
@@ -80,6 +88,10 @@ function instruments(): Instruments {
 
 /** Count one event published to `topic` (failed: with the error's type). */
 export function recordSent(topic: string, eventType: string, error?: unknown): void {
+  const { enabled, sent } = instruments();
+  if (!enabled) {
+    return;
+  }
   const attributes: Attributes = {
     "messaging.system": "gcp_pubsub",
     "messaging.operation.name": "send",
@@ -89,7 +101,7 @@ export function recordSent(topic: string, eventType: string, error?: unknown): v
   if (error !== undefined) {
     attributes["error.type"] = errorType(error);
   }
-  instruments().sent.add(1, attributes);
+  sent.add(1, attributes);
 }
 
 /**
@@ -102,6 +114,10 @@ export function recordDelivery(
   result: DeliveryResult,
   seconds: number,
 ): void {
+  const { enabled, consumed, processDuration } = instruments();
+  if (!enabled) {
+    return;
+  }
   const attributes: Attributes = {
     "messaging.system": "gcp_pubsub",
     "messaging.operation.name": "process",
@@ -109,14 +125,17 @@ export function recordDelivery(
     "cloudevents.event_type": eventType,
     "protoevents.delivery.result": result,
   };
-  const { consumed, processDuration } = instruments();
   consumed.add(1, attributes);
   processDuration.record(seconds, attributes);
 }
 
 /** Record how long an outbox row waited between its commit and its publish. */
 export function recordOutboxLag(topic: string, eventType: string, seconds: number): void {
-  instruments().outboxLag.record(seconds, {
+  const { enabled, outboxLag } = instruments();
+  if (!enabled) {
+    return;
+  }
+  outboxLag.record(seconds, {
     "messaging.destination.name": topic,
     "cloudevents.event_type": eventType,
   });

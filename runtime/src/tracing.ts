@@ -149,10 +149,10 @@ export function traceContextAttributes(
   const carrier: Record<string, string> = {};
   if (propagatorRegistered()) {
     propagation.inject(ctx, carrier);
-  } else if (getTracer() !== undefined) {
-    const spanContext = trace.getSpanContext(ctx);
-    if (spanContext !== undefined && isSpanContextValid(spanContext)) {
-      carrier.traceparent = formatTraceparent(spanContext);
+  } else {
+    const traceparent = traceparentOf(ctx);
+    if (traceparent !== undefined) {
+      carrier.traceparent = traceparent;
     }
   }
   let out: Record<string, string> | undefined;
@@ -176,8 +176,10 @@ export function contextFromAttributes(attributes: Readonly<Record<string, string
   if (propagatorRegistered()) {
     return propagation.extract(ROOT_CONTEXT, attributes);
   }
-  const parent = parseTraceparent(attributes.traceparent);
-  return parent === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, parent);
+  const { traceparent } = attributes;
+  return (
+    (traceparent === undefined ? undefined : contextOfTraceparent(traceparent)) ?? ROOT_CONTEXT
+  );
 }
 
 /** What a send span records. */
@@ -285,10 +287,15 @@ export function contextOfTraceparent(value: string): Context | undefined {
  * The publisher and the outbox write it on every event.
  */
 export function activeTraceparent(): string | undefined {
+  return traceparentOf(context.active());
+}
+
+/** The `traceparent` of `ctx`'s span; undefined without one or without a tracer provider. */
+function traceparentOf(ctx: Context): string | undefined {
   if (getTracer() === undefined) {
     return undefined;
   }
-  const spanContext = trace.getSpanContext(context.active());
+  const spanContext = trace.getSpanContext(ctx);
   return spanContext !== undefined && isSpanContextValid(spanContext)
     ? formatTraceparent(spanContext)
     : undefined;
