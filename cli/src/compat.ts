@@ -63,9 +63,11 @@ async function packageVersion(dir: string): Promise<string | undefined> {
   }
 }
 
-function parseFormat(value: string): "text" | "json" {
-  if (value !== "text" && value !== "json") {
-    throw new InvalidArgumentError("expected text or json");
+type CheckFormat = "text" | "json" | "markdown";
+
+function parseFormat(value: string): CheckFormat {
+  if (value !== "text" && value !== "json" && value !== "markdown") {
+    throw new InvalidArgumentError("expected text, json or markdown");
   }
   return value;
 }
@@ -110,25 +112,41 @@ export function registerCompatCommands(
   program
     .command("check")
     .description(
-      "prove the contracts compatible with every release: buf lint, buf breaking (WIRE_JSON) and the event-level rules against each release, and every release's golden payloads decoded with today's schema; exit code 1 on any finding",
+      "prove the contracts compatible with the releases: buf lint, buf breaking (WIRE_JSON), the event-level rules and golden payloads both ways, each event in the direction(s) its compatibility mode demands; exit code 1 on any finding",
     )
     .addOption(
-      new Option("--format <format>", "text (file:line:column: rule: message) or json")
+      new Option(
+        "--format <format>",
+        "text (file:line:column: rule: message), json (the whole report) or markdown (a summary for a pull request)",
+      )
         .argParser(parseFormat)
         .default("text"),
     )
-    .action(async (options: { format: "text" | "json" }) => {
+    .action(async (options: { format: CheckFormat }) => {
       const config = loadConfig();
       contractsDir(config);
       await checkModule(config);
-      const { checkContracts, formatGateFinding, gateFindingJson, summarizeCheck } = await import(
-        "@protoevents/codegen"
-      );
+      const {
+        checkContracts,
+        checkReportJson,
+        formatAllowed,
+        formatCheckMarkdown,
+        formatGateFinding,
+        summarizeCheck,
+      } = await import("@protoevents/codegen");
       const report = await checkContracts({ dir: config.root, releasesDir: config.releases });
       if (options.format === "json") {
-        process.stdout.write(`${JSON.stringify(report.findings.map(gateFindingJson), null, 2)}\n`);
-      } else if (report.findings.length > 0) {
-        process.stdout.write(`${report.findings.map(formatGateFinding).join("\n")}\n`);
+        process.stdout.write(`${JSON.stringify(checkReportJson(report), null, 2)}\n`);
+      } else if (options.format === "markdown") {
+        process.stdout.write(formatCheckMarkdown(report));
+      } else {
+        const lines = [
+          ...report.findings.map(formatGateFinding),
+          ...report.allowed.map((f) => formatAllowed(f, report.modes)),
+        ];
+        if (lines.length > 0) {
+          process.stdout.write(`${lines.join("\n")}\n`);
+        }
       }
       process.stderr.write(`${summarizeCheck(report)}\n`);
       if (report.findings.length > 0) {

@@ -27,7 +27,7 @@ export interface Config {
   readonly releases: string;
   /** Directories `protoevents sync` searches for handler implementations. */
   readonly handlers: readonly string[];
-  /** The first of the four extension numbers of protoevents' options. */
+  /** The first of the five extension numbers of protoevents' options. */
   readonly extensionNumbers: number;
   /**
    * Where protoevents.json sets each key it sets (`protoevents.json:3:3`), for
@@ -53,7 +53,7 @@ const DESCRIPTIONS: Record<keyof typeof DEFAULTS, string> = {
   generated: "the output directory of buf generate (the `out` of buf.gen.yaml)",
   releases: "the directory of recorded releases",
   handlers: "directories with your handler implementations, searched by `protoevents sync`",
-  extensionNumbers: "the first of four extension numbers for protoevents' options",
+  extensionNumbers: "the first of five extension numbers for protoevents' options",
 };
 
 function fail(file: string, message: string): never {
@@ -183,10 +183,10 @@ export function loadConfig(dir: string = process.cwd()): Config {
   let extensionNumbers: number = DEFAULTS.extensionNumbers;
   if (raw.extensionNumbers !== undefined) {
     const n = raw.extensionNumbers;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 50_000 || n + 3 > 99_999) {
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 50_000 || n + 4 > 99_999) {
       fail(
         at("extensionNumbers"),
-        `"extensionNumbers" must be a whole number from 50000 to 99996 (the four options take it and the next three, inside protobuf's range for use within one organisation); got ${JSON.stringify(n)}`,
+        `"extensionNumbers" must be a whole number from 50000 to 99995 (the five options take it and the next four, inside protobuf's range for use within one organisation); got ${JSON.stringify(n)}`,
       );
     }
     extensionNumbers = n;

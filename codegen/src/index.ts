@@ -28,14 +28,20 @@ export {
   type CheckOptions,
   type CheckReport,
   checkContracts,
+  type EventMode,
   type FindingSource,
-  formatGateFinding,
   type GateFinding,
-  gateFindingJson,
-  summarizeCheck,
 } from "./compat/check.js";
 export { type ContractSnapshot, snapshotContracts } from "./compat/contract-snapshot.js";
 export { type ContractImage, readImage } from "./compat/image.js";
+export {
+  checkReportJson,
+  formatAllowed,
+  formatCheckMarkdown,
+  formatGateFinding,
+  gateFindingJson,
+  summarizeCheck,
+} from "./compat/report.js";
 export {
   DEFAULT_CATALOG_DIR,
   DEFAULT_EXTENSION_NUMBER,

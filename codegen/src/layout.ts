@@ -27,13 +27,13 @@ export const OPTIONS_PROTO_PATH = "protoevents/v1/options.proto";
 
 /**
  * The number of the first extension: `event`, `application`, `subscription`
- * and `rules` take it and the next three. 51800–51803 lie in 50000–99999, the
+ * `rules` and `defaults` take it and the next four. 51800–51804 lie in 50000–99999, the
  * range protobuf reserves for use inside one organisation.
  */
 export const DEFAULT_EXTENSION_NUMBER = 51800;
 
 /** The extensions in the order they take numbers. */
-const EXTENSIONS = ["event", "application", "subscription", "rules"] as const;
+const EXTENSIONS = ["event", "application", "subscription", "rules", "defaults"] as const;
 
 /** The directory of the `protoc-gen-protoevents` binary, for buf's PATH. */
 export const PLUGIN_BIN_DIR = fileURLToPath(new URL("../bin", import.meta.url));
@@ -42,17 +42,17 @@ const SHIPPED = new URL(`../proto/${OPTIONS_PROTO_PATH}`, import.meta.url);
 
 /**
  * The text of the managed `protoevents/v1/options.proto`: the shipped file
- * under a header that says who writes it, with the four extensions numbered
+ * under a header that says who writes it, with the five extensions numbered
  * from `firstNumber`.
  *
  * @throws ProtoeventsError `invalid_config` when the numbers leave
  *   50000–99999 or hit protobuf's reserved 19000–19999.
  */
 export function optionsProto(firstNumber: number = DEFAULT_EXTENSION_NUMBER): string {
-  if (!Number.isInteger(firstNumber) || firstNumber < 50_000 || firstNumber + 3 > 99_999) {
+  if (!Number.isInteger(firstNumber) || firstNumber < 50_000 || firstNumber + 4 > 99_999) {
     throw new ProtoeventsError(
       Code.InvalidConfig,
-      `extension numbers must be whole numbers in 50000–99999, the range protobuf keeps for use inside one organisation; got ${firstNumber} (the four options take it and the next three)`,
+      `extension numbers must be whole numbers in 50000–99999, the range protobuf keeps for use inside one organisation; got ${firstNumber} (the five options take it and the next four)`,
     );
   }
   let text = readFileSync(fileURLToPath(SHIPPED), "utf8");
@@ -73,7 +73,7 @@ function header(firstNumber: number): string {
   const numbers =
     firstNumber === DEFAULT_EXTENSION_NUMBER
       ? ""
-      : `// Extension numbers moved to ${firstNumber}–${firstNumber + 3} by "extensionNumbers" in protoevents.json.\n`;
+      : `// Extension numbers moved to ${firstNumber}–${firstNumber + 4} by "extensionNumbers" in protoevents.json.\n`;
   return (
     `// Managed by protoevents: \`protoevents generate\` writes this file from\n` +
     `// @protoevents/codegen ${version}. Do not edit it; to move the extension numbers,\n` +

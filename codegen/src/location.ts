@@ -1,6 +1,6 @@
-import type { DescField, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import type { DescField, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { getComments } from "@bufbuild/protoplugin";
-import { fileOf, type OptionName, optionNumber } from "./options.js";
+import { fileOf, type OptionName, optionNumber, optionNumberOfFile } from "./options.js";
 
 /** A position in a .proto file, 1-based like editors and compilers print it. */
 export interface SourceLocation {
@@ -34,13 +34,25 @@ export function locate(
   subPath: readonly number[] = [],
   prefix = "",
 ): SourceLocation {
-  const file = fileOf(desc);
   const base = getComments(desc).sourcePath;
+  return spanOf(fileOf(desc), [...base, ...subPath], base.length, prefix);
+}
+
+/**
+ * The location of the longest prefix of `path` (at least `minLength` long)
+ * that the compiler kept a span for; the file's first line when none.
+ */
+function spanOf(
+  file: DescFile,
+  path: readonly number[],
+  minLength: number,
+  prefix: string,
+): SourceLocation {
   const locations = file.proto.sourceCodeInfo?.location ?? [];
-  for (let length = base.length + subPath.length; length >= base.length; length--) {
-    const path = [...base, ...subPath].slice(0, length);
+  for (let length = path.length; length >= minLength; length--) {
+    const wanted = path.slice(0, length);
     const found = locations.find(
-      (l) => l.path.length === path.length && l.path.every((n, i) => n === path[i]),
+      (l) => l.path.length === wanted.length && l.path.every((n, i) => n === wanted[i]),
     );
     if (found !== undefined && found.span.length >= 3) {
       return {
@@ -65,4 +77,20 @@ export function optionPath(
 /** `file:line:column`. */
 export function formatLocation(location: SourceLocation): string {
   return `${location.file}:${location.line}:${location.column}`;
+}
+
+/** FileDescriptorProto.options. */
+const FILE_OPTIONS_FIELD = 8;
+
+/**
+ * Where a file option of ours (`option (protoevents.v1.defaults) = …`), or a
+ * field inside it, is declared; the file's first line without source info.
+ */
+export function locateFileOption(
+  file: DescFile,
+  option: OptionName,
+  prefix = "",
+  ...fields: number[]
+): SourceLocation {
+  return spanOf(file, [FILE_OPTIONS_FIELD, optionNumberOfFile(file, option), ...fields], 2, prefix);
 }

@@ -16,22 +16,26 @@ import {
 import { DescriptorProtoSchema, FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { DEFAULT_MAX_EVENT_BYTES, PUBSUB_MAX_MESSAGE_BYTES } from "@protoevents/runtime/defaults";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
-import { PayloadEncoding } from "./gen/protoevents/v1/options_pb.js";
+import { ContractDefaultsSchema, PayloadEncoding } from "./gen/protoevents/v1/options_pb.js";
 import {
   formatLocation,
   locate,
+  locateFileOption,
   METHOD_INPUT_TYPE,
   METHOD_OUTPUT_TYPE,
   optionPath,
   type SourceLocation,
 } from "./location.js";
 import {
+  compatibilityMode,
   type FieldRules,
   getApplicationOptions,
+  getContractDefaults,
   getEventOptions,
   getFieldRules,
   getSubscriptionOptions,
   hasSubscriptionOptions,
+  packageDefaultsOf,
 } from "./options.js";
 import { planPattern } from "./pattern.js";
 
@@ -267,6 +271,27 @@ export function buildModel(
     desc: DescMessage | DescField | DescService | DescMethod,
     subPath: readonly number[] = [],
   ) => locate(desc, subPath, pathPrefix);
+
+  // Package defaults: every file of a package that sets a mode sets the same one.
+  const defaults = packageDefaultsOf(allFiles);
+  for (const file of files) {
+    const declared = getContractDefaults(file);
+    const mode = declared === undefined ? undefined : compatibilityMode(declared.compatibility);
+    const first = defaults.get(file.proto.package);
+    if (mode !== undefined && first !== undefined && first.compatibility !== mode) {
+      findings.push({
+        rule: "package-defaults-conflict",
+        message: `file ${file.name}.proto sets compatibility ${mode} for package ${file.proto.package}, but ${first.file.name}.proto sets ${first.compatibility}: a package has one default`,
+        fix: `set the same compatibility in both files, or set it in one file only (it applies to every file of the package); an event that needs another mode sets its own (protoevents.v1.event).compatibility`,
+        location: locateFileOption(
+          file,
+          "defaults",
+          pathPrefix,
+          ContractDefaultsSchema.field.compatibility.number,
+        ),
+      });
+    }
+  }
 
   // Events, from every file so that references resolve; checked in ours.
   const events = new Map<string, EventModel>();

@@ -5,7 +5,7 @@
  * The extensions are looked up in the contracts' own copy of
  * `protoevents/v1/options.proto` (by name), so a repository that moved them to
  * other numbers (`extensionNumbers` in protoevents.json) is read correctly;
- * the compiled-in ones (51800–51803) serve when the numbers match or the file
+ * the compiled-in ones (51800–51804) serve when the numbers match or the file
  * imports no copy at all.
  */
 import {
@@ -21,6 +21,9 @@ import {
 import {
   type ApplicationOptions,
   application,
+  Compatibility,
+  type ContractDefaults,
+  defaults,
   type EventOptions,
   event,
   type FieldRules,
@@ -29,20 +32,21 @@ import {
   subscription,
 } from "./gen/protoevents/v1/options_pb.js";
 
-export type { ApplicationOptions, EventOptions, FieldRules, SubscriptionOptions };
+export type { ApplicationOptions, ContractDefaults, EventOptions, FieldRules, SubscriptionOptions };
 
-/** The four extensions, as one set of contracts numbers them. */
+/** The five extensions, as one set of contracts numbers them. */
 interface OptionExtensions {
   readonly event: typeof event;
   readonly application: typeof application;
   readonly subscription: typeof subscription;
   readonly rules: typeof rules;
+  readonly defaults: typeof defaults;
 }
 
-const COMPILED: OptionExtensions = { event, application, subscription, rules };
-const NAMES = ["event", "application", "subscription", "rules"] as const;
+const COMPILED: OptionExtensions = { event, application, subscription, rules, defaults };
+const NAMES = ["event", "application", "subscription", "rules", "defaults"] as const;
 
-/** One of protoevents' four options. */
+/** One of protoevents' five options. */
 export type OptionName = (typeof NAMES)[number];
 const byFile = new WeakMap<DescFile, OptionExtensions>();
 
@@ -83,6 +87,7 @@ function extensionsOf(file: DescFile): OptionExtensions {
           application: (found.get("application") ?? application) as typeof application,
           subscription: (found.get("subscription") ?? subscription) as typeof subscription,
           rules: (found.get("rules") ?? rules) as typeof rules,
+          defaults: (found.get("defaults") ?? defaults) as typeof defaults,
         }
       : COMPILED;
     byFile.set(file, known);
@@ -142,4 +147,76 @@ export function getFieldRules(field: DescField): FieldRules | undefined {
 /** The field number of an option's extension where `desc` is declared, for locating it in the source. */
 export function optionNumber(desc: Element, option: OptionName): number {
   return extensionsOf(fileOf(desc))[option].number;
+}
+
+/** The number of one of our extensions as a file's contracts number it. */
+export function optionNumberOfFile(file: DescFile, option: OptionName): number {
+  return extensionsOf(file)[option].number;
+}
+
+/** The package defaults a file declares (`(protoevents.v1.defaults)`), or undefined. */
+export function getContractDefaults(file: DescFile): ContractDefaults | undefined {
+  const ext = extensionsOf(file).defaults;
+  return hasOption(file, ext) ? getOption(file, ext) : undefined;
+}
+
+/** A compatibility mode as Schema Registry names it. */
+export type CompatibilityMode =
+  | "BACKWARD"
+  | "BACKWARD_TRANSITIVE"
+  | "FORWARD"
+  | "FORWARD_TRANSITIVE"
+  | "FULL"
+  | "FULL_TRANSITIVE";
+
+/** Every mode, in the order reports list them. */
+export const COMPATIBILITY_MODES: readonly CompatibilityMode[] = [
+  "BACKWARD",
+  "BACKWARD_TRANSITIVE",
+  "FORWARD",
+  "FORWARD_TRANSITIVE",
+  "FULL",
+  "FULL_TRANSITIVE",
+];
+
+/** The mode of events that declare none in a package that declares none: any deploy order, every release. */
+export const DEFAULT_COMPATIBILITY: CompatibilityMode = "FULL_TRANSITIVE";
+
+/** The mode an enum value stands for; undefined for UNSPECIFIED (and unknown numbers). */
+export function compatibilityMode(value: Compatibility): CompatibilityMode | undefined {
+  switch (value) {
+    case Compatibility.BACKWARD:
+      return "BACKWARD";
+    case Compatibility.BACKWARD_TRANSITIVE:
+      return "BACKWARD_TRANSITIVE";
+    case Compatibility.FORWARD:
+      return "FORWARD";
+    case Compatibility.FORWARD_TRANSITIVE:
+      return "FORWARD_TRANSITIVE";
+    case Compatibility.FULL:
+      return "FULL";
+    case Compatibility.FULL_TRANSITIVE:
+      return "FULL_TRANSITIVE";
+    default:
+      return undefined;
+  }
+}
+
+/** A package's `(protoevents.v1.defaults)`: the mode and the first file that declares it. */
+export interface PackageDefaults {
+  readonly compatibility: CompatibilityMode;
+  readonly file: DescFile;
+}
+
+/** Each package's `(protoevents.v1.defaults)`, from the first of its files that sets a mode. */
+export function packageDefaultsOf(files: readonly DescFile[]): Map<string, PackageDefaults> {
+  const out = new Map<string, PackageDefaults>();
+  for (const file of files) {
+    const declared = getContractDefaults(file);
+    const mode = declared === undefined ? undefined : compatibilityMode(declared.compatibility);
+    if (mode !== undefined && !out.has(file.proto.package)) {
+      out.set(file.proto.package, { compatibility: mode, file });
+    }
+  }
+  return out;
 }

@@ -105,7 +105,7 @@ describe("protoevents.json", () => {
     await write({ generated: "/tmp/out" });
     expect(error()).toMatch(/"generated" must be relative to the repository root/);
     await write({ extensionNumbers: 1000 });
-    expect(error()).toMatch(/"extensionNumbers" must be a whole number from 50000 to 99996/);
+    expect(error()).toMatch(/"extensionNumbers" must be a whole number from 50000 to 99995/);
     await write('{ "contracts": "proto", }');
     expect(error()).toMatch(/^protoevents\.json:1:\d+: not valid JSON: /);
     await write("[]");

@@ -372,6 +372,34 @@ service CartService {
     );
   });
 
+  it("should refuse two files of one package that set different compatibility defaults", async () => {
+    const defaults = (mode: string) =>
+      `${header}option (protoevents.v1.defaults) = {compatibility: COMPATIBILITY_${mode}};\n`;
+    const request = await compileRequest({
+      "shop/v1/cart.proto": `${defaults("BACKWARD")}${cartEvent}`,
+      "shop/v1/order.proto": `${defaults("FULL")}message OrderPlaced {\n  option (protoevents.v1.event) = { topic: "shop.order-placed" };\n  string order_id = 1;\n}\n`,
+    });
+    let text = "";
+    try {
+      await protocGenProtoevents.run(request);
+    } catch (error) {
+      expect(isProtoeventsError(error)).toBe(true);
+      text = (error as Error).message;
+    }
+    // The option is line 5 of order.proto; its value starts at column 37.
+    expect(text).toContain(
+      "shop/v1/order.proto:5:37: package-defaults-conflict: file shop/v1/order.proto sets compatibility FULL for package shop.v1, but shop/v1/cart.proto sets BACKWARD: a package has one default",
+    );
+    expect(text).toContain("set the same compatibility in both files, or set it in one file only");
+    // Agreeing files, or one file only, generate.
+    const agreeing = await compileRequest({
+      "shop/v1/cart.proto": `${defaults("BACKWARD")}${cartEvent}`,
+      "shop/v1/order.proto": `${header}message OrderPlaced {\n  option (protoevents.v1.event) = { topic: "shop.order-placed" };\n  string order_id = 1;\n}\n`,
+    });
+    const response = await protocGenProtoevents.run(agreeing);
+    expect(response.file.length).toBeGreaterThan(0);
+  });
+
   it("should refuse two rpcs that share a subscription id", async () => {
     const source = `${cartEvent}
 service CartService {

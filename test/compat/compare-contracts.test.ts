@@ -10,6 +10,7 @@ import {
   type ContractSnapshot,
   snapshotContracts,
 } from "../../codegen/src/compat/contract-snapshot.js";
+import { formatLocation } from "../../codegen/src/location.js";
 import { compileRequest } from "../helpers/compile-proto.js";
 
 const header = `syntax = "proto3";
@@ -130,11 +131,21 @@ describe("compareContracts", () => {
       contract({ fields: `string cart_id = 1 [(protoevents.v1.rules) = ${before}];` }),
       contract({ fields: `string cart_id = 1 [(protoevents.v1.rules) = ${after}];` }),
     );
-    expect(findings.map((f) => f.rule)).toEqual([CompatRule.fieldRuleNarrowed]);
-    expect(findings[0]?.message).toContain(description);
-    expect(findings[0]?.consumers).toEqual([
+    // Two patterns cannot be compared: a changed one is checked both ways.
+    const loosenedToo = before.includes("pattern") && after.includes("pattern");
+    expect(findings.map((f) => [f.rule, f.direction])).toEqual([
+      ...(loosenedToo ? [[CompatRule.fieldRuleLoosened, "forward"]] : []),
+      [CompatRule.fieldRuleNarrowed, "backward"],
+    ]);
+    const narrowed = findings.find((f) => f.rule === CompatRule.fieldRuleNarrowed);
+    expect(narrowed?.message).toContain(description);
+    expect(narrowed?.consumers).toEqual([
       { application: "stock", subscription: "stock.reserve", event: "shop.v1.ItemAdded" },
     ]);
+    expect(narrowed?.field).toBe("shop.v1.ItemAdded.cart_id");
+    expect(narrowed?.fix).toContain(
+      "declare compatibility: COMPATIBILITY_FORWARD on shop.v1.ItemAdded",
+    );
   });
 
   it.each([
@@ -167,16 +178,105 @@ describe("compareContracts", () => {
     expect(findings.map((f) => f.rule)).toEqual([CompatRule.fieldRuleNarrowed]);
   });
 
-  it("should find nothing when rules are loosened or removed", async () => {
-    expect(
-      await doTest(
-        {
-          fields:
-            'string cart_id = 1 [(protoevents.v1.rules) = { required: true, min_len: 2, max_len: 36, pattern: "^c" }];',
-        },
-        { fields: "string cart_id = 1 [(protoevents.v1.rules) = { min_len: 1, max_len: 64 }];" },
-      ),
-    ).toEqual([]);
+  it("should report one forward field-rule-loosened finding naming every loosening when rules are loosened or removed", async () => {
+    const findings = await compare(
+      contract({
+        fields:
+          'string cart_id = 1 [(protoevents.v1.rules) = { required: true, min_len: 2, max_len: 36, pattern: "^c" }];',
+      }),
+      contract({
+        fields: "string cart_id = 1 [(protoevents.v1.rules) = { min_len: 1, max_len: 64 }];",
+      }),
+    );
+    expect(findings.map((f) => [f.rule, f.direction, formatLocation(f.location)])).toEqual([
+      [CompatRule.fieldRuleLoosened, "forward", "proto/shop/v1/shop.proto:10:23"],
+    ]);
+    expect(findings[0]?.message).toContain(
+      'required dropped, min_len lowered from 2 to 1, max_len raised from 36 to 64, pattern "^c" removed',
+    );
+    expect(findings[0]?.fix).toContain("keep required and min_len 2 and max_len 36 and pattern");
+    expect(findings[0]?.fix).toContain(
+      "declare compatibility: COMPATIBILITY_BACKWARD on shop.v1.ItemAdded (option (protoevents.v1.event)) and deploy the consumers first, then the producers",
+    );
+  });
+
+  it.each([
+    [
+      "a number's max raised",
+      "{ min: 1, max: 99 }",
+      "{ min: 1, max: 500 }",
+      "max raised from 99 to 500",
+    ],
+    [
+      "a number's min lowered",
+      "{ min: 1, max: 99 }",
+      "{ min: 0, max: 99 }",
+      "min lowered from 1 to 0",
+    ],
+    ["a range removed", "{ min: 1, max: 99 }", "{}", "min 1 removed, max 99 removed"],
+  ])("should report field-rule-loosened when %s", async (_, before, after, description) => {
+    const fields = (rule: string) =>
+      `string cart_id = 1;\n  int32 quantity = 2 [(protoevents.v1.rules) = ${rule}];`;
+    const findings = await compare(
+      contract({ fields: fields(before) }),
+      contract({ fields: fields(after) }),
+    );
+    expect(findings.map((f) => [f.rule, f.direction])).toEqual([
+      [CompatRule.fieldRuleLoosened, "forward"],
+    ]);
+    expect(findings[0]?.message).toContain(description);
+  });
+
+  it("should report required-field-removed, forward, when a field the release requires is removed", async () => {
+    const findings = await compare(
+      contract({
+        fields:
+          "string cart_id = 1;\n  string sku = 2 [(protoevents.v1.rules) = { required: true }];\n  string note = 3;",
+      }),
+      contract({ fields: 'string cart_id = 1;\n  reserved 2, 3;\n  reserved "sku", "note";' }),
+    );
+    // sku was required; note had no rule, so losing it refuses nothing.
+    expect(findings.map((f) => [f.rule, f.direction, f.field])).toEqual([
+      [CompatRule.requiredFieldRemoved, "forward", "shop.v1.ItemAdded.sku"],
+    ]);
+    expect(findings[0]?.message).toContain("the release's consumers check required on it");
+    expect(findings[0]?.producers).toEqual([]);
+  });
+
+  it("should report max-bytes-lowered backward and max-bytes-raised forward", async () => {
+    const event = (bytes: number) =>
+      `topic: "shop.item-added" ordering_key: "cart_id" subject: "cart_id" max_bytes: ${bytes}`;
+    const lowered = await compare(
+      contract({ event: event(4096) }),
+      contract({ event: event(2048) }),
+    );
+    expect(lowered.map((f) => [f.rule, f.direction])).toEqual([
+      [CompatRule.maxBytesLowered, "backward"],
+    ]);
+    const raised = await compare(
+      contract({ event: event(4096) }),
+      contract({ event: event(8192) }),
+    );
+    expect(raised.map((f) => [f.rule, f.direction])).toEqual([
+      [CompatRule.maxBytesRaised, "forward"],
+    ]);
+    // Unset means the default (1 MiB): setting it to the default changes nothing.
+    expect(await compare(contract({}), contract({ event: event(1_048_576) }))).toEqual([]);
+  });
+
+  it("should name the producers and mark event options both ways and subscription rules mode-free", async () => {
+    const findings = await compare(
+      contract({ app: 'name: "stock" publishes: ["shop.v1.ItemAdded"]' }),
+      contract({
+        app: 'name: "stock" publishes: ["shop.v1.ItemAdded"]',
+        event: 'topic: "shop.items" ordering_key: "cart_id" subject: "cart_id"',
+        rpc: "rpc Reserve(ItemAdded) returns (google.protobuf.Empty) { option (protoevents.v1.subscription) = { dead_letter: false }; }",
+      }),
+    );
+    expect(findings.map((f) => [f.rule, f.direction, f.events, f.producers])).toEqual([
+      [CompatRule.eventTopicChanged, "both", ["shop.v1.ItemAdded"], ["stock"]],
+      [CompatRule.deadLetterDisabled, undefined, ["shop.v1.ItemAdded"], ["stock"]],
+    ]);
   });
 
   it("should report a nested message's field once when an event carries it", async () => {

@@ -69,13 +69,51 @@ export async function workspace(bufYaml = FIXTURE_BUF_YAML): Promise<Workspace> 
   };
 }
 
-/** Record a case's "before" as release 0.1.0, put its "after" in place and run the gate. */
-export async function gateCase(name: string, bufYaml?: string): Promise<CheckReport> {
-  const ws = await workspace(bufYaml);
+/** How a case's "after" declares compatibility modes. */
+export interface CaseModes {
+  /** The package default: `option (protoevents.v1.defaults) = {compatibility: …}` in every file. */
+  readonly package?: string;
+  /** Per event (short name, e.g. `OrderPlaced`): `compatibility: …` in its event option. */
+  readonly events?: Readonly<Record<string, string>>;
+}
+
+/** Declare modes in the contracts of a workspace (the "after" of a case), as a user would write them. */
+export async function declareModes(dir: string, modes: CaseModes): Promise<void> {
+  const path = join(dir, "proto", "shop", "v1", "shop.proto");
+  let text = await readFile(path, "utf8");
+  if (modes.package !== undefined) {
+    const anchor = 'import "protoevents/v1/options.proto";\n';
+    if (!text.includes(anchor)) {
+      throw new Error(`${path} does not import options.proto`);
+    }
+    text = text.replace(
+      anchor,
+      `${anchor}\noption (protoevents.v1.defaults) = {compatibility: COMPATIBILITY_${modes.package}};\n`,
+    );
+  }
+  for (const [event, mode] of Object.entries(modes.events ?? {})) {
+    const at = new RegExp(`(message ${event} \\{\\n  option \\(protoevents\\.v1\\.event\\) = \\{)`);
+    if (!at.test(text)) {
+      throw new Error(`${path} has no event ${event} whose event option opens its body`);
+    }
+    text = text.replace(at, `$1 compatibility: COMPATIBILITY_${mode} `);
+  }
+  await writeFile(path, text);
+}
+
+/** Record a case's "before" as release 0.1.0, put its "after" in place (with modes, if given) and run the gate. */
+export async function gateCase(
+  name: string,
+  options: { readonly bufYaml?: string; readonly modes?: CaseModes } = {},
+): Promise<CheckReport> {
+  const ws = await workspace(options.bufYaml);
   try {
     await ws.contracts(join(fixtures, name, "before"));
     await ws.release("0.1.0");
     await ws.contracts(join(fixtures, name, "after"));
+    if (options.modes !== undefined) {
+      await declareModes(ws.dir, options.modes);
+    }
     return await ws.check();
   } finally {
     await ws.remove();

@@ -3,9 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkContracts, type GateFinding } from "../../codegen/src/compat/check.js";
+import { formatCheckMarkdown } from "../../codegen/src/compat/report.js";
 import { formatLocation } from "../../codegen/src/location.js";
 import { protoevents as run } from "../helpers/cli.js";
-import { fixtures, gateCase, root, workspace } from "./gate-harness.js";
+import { declareModes, fixtures, gateCase, root, workspace } from "./gate-harness.js";
 
 const at = (f: GateFinding) => `${f.rule} at ${formatLocation(f.location)}`;
 const file = "proto/shop/v1/shop.proto";
@@ -113,6 +114,18 @@ const breaking = [
     line: "41:1",
     what: "a field of a JSON-encoded event is removed",
   },
+  {
+    name: "json-field-added",
+    rule: "golden-payload-unreadable",
+    line: "41:1",
+    what: "a field is added to a JSON-encoded event (the release's consumers refuse unknown JSON fields)",
+  },
+  {
+    name: "loosened-rule",
+    rule: "field-rule-loosened",
+    line: "19:24",
+    what: "a rule is loosened and required is dropped (the release's consumers refuse the new events)",
+  },
 ] as const;
 
 const safe = [
@@ -121,7 +134,6 @@ const safe = [
   { name: "new-consumer", what: "a consumer rpc is added" },
   { name: "reserved-removal", what: "a field is removed with its number and name reserved" },
   { name: "comment-change", what: "only comments change" },
-  { name: "loosened-rule", what: "a rule is loosened and required is dropped" },
   { name: "unconsumed-event-removed", what: "an event nobody consumes is removed" },
   { name: "ordering-key-added", what: "an event without ordering key gets one" },
 ] as const;
@@ -164,6 +176,110 @@ describe("protoevents check on a table of contract changes", () => {
   });
 });
 
+/**
+ * Each change breaks one deploy order (or both). Run once as committed (no
+ * mode declared: FULL_TRANSITIVE), it is refused, and the report's verdicts
+ * say which modes would refuse it; run again with the mode that allows it
+ * declared in the contract, it passes with the deploy order it needs.
+ */
+const directional = [
+  { name: "narrower-rule", rule: "field-rule-narrowed", direction: "backward" },
+  { name: "new-required-rule", rule: "field-rule-narrowed", direction: "backward" },
+  { name: "new-required-field", rule: "new-field-required", direction: "backward" },
+  { name: "json-field-removed", rule: "golden-payload-unreadable", direction: "backward" },
+  { name: "loosened-rule", rule: "field-rule-loosened", direction: "forward" },
+  { name: "json-field-added", rule: "golden-payload-unreadable", direction: "forward" },
+  { name: "topic-rename", rule: "event-topic-changed", direction: "both" },
+  { name: "event-type-changed", rule: "event-type-changed", direction: "both" },
+] as const;
+
+/** Whether a mode checks a direction, as the README's table states it. */
+const REFUSES: Record<string, readonly string[]> = {
+  backward: ["BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"],
+  forward: ["FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"],
+  both: [
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+  ],
+};
+
+describe("protoevents check under compatibility modes", () => {
+  it.concurrent.each(directional)(
+    "should refuse $rule ($name) in the modes that check $direction and name them in the verdicts",
+    async ({ name, rule, direction }) => {
+      const report = await gateCase(name);
+      const finding = report.findings.find((f) => f.rule === rule);
+      expect(finding?.direction).toBe(direction);
+      expect(report.modes.find((m) => m.event === "shop.v1.OrderPlaced")).toEqual({
+        event: "shop.v1.OrderPlaced",
+        mode: "FULL_TRANSITIVE",
+        from: "default",
+      });
+      const refusing = report.verdicts.filter((v) => v.refused > 0).map((v) => v.mode);
+      expect(refusing).toEqual(REFUSES[direction]);
+    },
+  );
+
+  it.concurrent.each(directional.filter((c) => c.direction !== "both"))(
+    "should accept $name with its deploy order when the package declares the mode that allows a $direction break",
+    async ({ name, rule, direction }) => {
+      const allowing = direction === "backward" ? "FORWARD" : "BACKWARD";
+      const report = await gateCase(name, { modes: { package: allowing } });
+      expect(report.findings.map((f) => f.rule)).toEqual([]);
+      expect(report.allowed.map((f) => [f.rule, f.direction])).toContainEqual([rule, direction]);
+      expect(report.modes.find((m) => m.event === "shop.v1.OrderShipped")).toEqual({
+        event: "shop.v1.OrderShipped",
+        mode: allowing,
+        from: "package",
+      });
+      const markdown = formatCheckMarkdown(report);
+      expect(markdown).toContain("## ✅ protoevents check: compatible with releases 0.1.0");
+      expect(markdown).toContain(
+        direction === "forward"
+          ? "deploy consumers first, then producers"
+          : "deploy producers first, then consumers once the events published under the old contract have drained",
+      );
+    },
+  );
+
+  it("should refuse a both-ways change in the mode that allows one direction", async () => {
+    const report = await gateCase("topic-rename", { modes: { package: "FORWARD" } });
+    expect(report.findings.map((f) => f.rule)).toEqual(["event-topic-changed"]);
+    expect(report.allowed).toEqual([]);
+  });
+
+  it("should let an event's own mode override its package's default", async () => {
+    // narrower-rule narrows OrderPlaced.note: FORWARD on the event allows it although the package says FULL.
+    const allowed = await gateCase("narrower-rule", {
+      modes: { package: "FULL", events: { OrderPlaced: "FORWARD" } },
+    });
+    expect(allowed.findings).toEqual([]);
+    expect(allowed.modes.find((m) => m.event === "shop.v1.OrderPlaced")).toMatchObject({
+      mode: "FORWARD",
+      from: "event",
+    });
+    const refused = await gateCase("narrower-rule", {
+      modes: { package: "FORWARD", events: { OrderPlaced: "BACKWARD" } },
+    });
+    expect(refused.findings.map((f) => `${f.rule} ${f.direction}`)).toContain(
+      "field-rule-narrowed backward",
+    );
+    const markdown = formatCheckMarkdown(refused);
+    expect(markdown).toMatch(/^## ❌ protoevents check: \d+ findings? against releases 0\.1\.0$/m);
+    expect(markdown).toMatch(
+      /^\| `shop\.v1\.OrderPlaced` \| BACKWARD \| field-rule-narrowed[^|]*\| ❌ refused \| would pass as FORWARD: deploy producers first/m,
+    );
+    expect(markdown).toContain("| FORWARD | producers first, then consumers | ✅ passes |");
+    expect(markdown).toMatch(
+      /^\| BACKWARD \| consumers first, then producers \| ❌ \d+ findings? \|$/m,
+    );
+  }, 60_000);
+});
+
 describe("protoevents check over every release", () => {
   it("should refuse a change that is safe against the last release when it breaks an earlier one", async () => {
     const ws = await workspace();
@@ -181,6 +297,20 @@ describe("protoevents check over every release", () => {
       expect(rules).toContain("FIELD_WIRE_JSON_COMPATIBLE_TYPE 0.1.0");
       // Nothing breaks against the last release: buf alone, comparing with it, would pass.
       expect(report.findings.filter((f) => f.releases.includes("0.2.0"))).toEqual([]);
+
+      // FULL (not transitive) checks against the newest release only: the breaks against 0.1.0 are allowed.
+      await declareModes(ws.dir, { package: "FULL" });
+      const newestOnly = await ws.check();
+      expect(newestOnly.findings).toEqual([]);
+      expect(newestOnly.allowed.map((f) => `${f.rule} ${f.releases.join(",")}`)).toEqual(
+        expect.arrayContaining([
+          "event-topic-changed 0.1.0",
+          "FIELD_WIRE_JSON_COMPATIBLE_TYPE 0.1.0",
+        ]),
+      );
+
+      await declareModes(ws.dir, { events: { CartAbandoned: "FULL_TRANSITIVE" } });
+      expect((await ws.check()).findings.map((f) => f.rule)).toContain("event-topic-changed");
 
       await rm(join(ws.dir, "releases", "0.1.0"), { recursive: true });
       expect((await ws.check()).findings).toEqual([]);
@@ -265,7 +395,10 @@ describe("the CI gate", () => {
 
       const json = await protoevents(dir, ["check", "--format", "json"]);
       expect(json.code).toBe(1);
-      expect(JSON.parse(json.stdout)).toEqual([
+      const parsed = JSON.parse(json.stdout);
+      expect(parsed).toMatchObject({ compatible: false, releases: ["0.2.0"], allowed: [] });
+      expect(parsed.verdicts).toHaveLength(6);
+      expect(parsed.findings).toEqual([
         {
           file: "proto/checkout/v1/order_events.proto",
           line,
@@ -275,6 +408,9 @@ describe("the CI gate", () => {
           message: expect.stringContaining('instead of "checkout.order-placed"'),
           releases: ["0.2.0"],
           locationIn: "today",
+          direction: "both",
+          events: ["checkout.v1.OrderPlaced"],
+          producers: ["order"],
           consumers: [
             {
               application: "inventory",
@@ -290,8 +426,17 @@ describe("the CI gate", () => {
           fix: expect.stringContaining("publish both during migration"),
         },
       ]);
+
+      const markdown = await protoevents(dir, ["check", "--format", "markdown"]);
+      expect(markdown.code).toBe(1);
+      expect(markdown.stdout).toContain(
+        "## ❌ protoevents check: 1 finding against releases 0.2.0",
+      );
+      expect(markdown.stdout).toContain(
+        "| `checkout.v1.OrderPlaced` | FULL_TRANSITIVE (default) | event-topic-changed | ❌ refused | no deploy order is safe: see the fixes |",
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }, 180_000); // three CLI processes, each compiling the CLI with tsx
+  }, 240_000); // four CLI processes, each compiling the CLI with tsx
 });

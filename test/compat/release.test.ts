@@ -4,6 +4,9 @@ import { join } from "node:path";
 import { create, createFileRegistry, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it } from "vitest";
+import { bufBuild } from "../../codegen/src/buf.js";
+import { snapshotContracts } from "../../codegen/src/compat/contract-snapshot.js";
+import { checkGolden } from "../../codegen/src/compat/golden-check.js";
 import { readImage } from "../../codegen/src/compat/image.js";
 import { compareGolden, decodeGolden, readGolden } from "../../codegen/src/release/golden.js";
 import { goldenSample } from "../../codegen/src/release/golden-sample.js";
@@ -82,10 +85,94 @@ describe("golden payloads of the committed releases", () => {
     expect(decoded).toBeGreaterThanOrEqual(24);
   });
 
-  it("should build samples that pass every field rule when sampling today's events", () => {
-    for (const contract of registry.events) {
-      expect(contract.validate(goldenSample(contract.schema)), contract.type).toEqual([]);
+  it.each(["typical", "upper", "lower"] as const)(
+    "should build %s samples that pass every field rule when sampling today's events",
+    (variant) => {
+      for (const contract of registry.events) {
+        expect(contract.validate(goldenSample(contract.schema, variant)), contract.type).toEqual(
+          [],
+        );
+      }
+    },
+  );
+});
+
+/** A case's release and today's contracts, as the gate reads them, for the golden checks alone. */
+async function goldenSides(name: string) {
+  const ws = await workspace();
+  try {
+    await ws.contracts(join(fixtures, name, "before"));
+    await ws.release("0.1.0");
+    await ws.contracts(join(fixtures, name, "after"));
+    const [release] = await listReleases(ws.dir);
+    if (release === undefined) {
+      throw new Error("no release recorded");
     }
+    const released = readImage(
+      await readFile(join(release.dir, ReleaseFile.image)),
+      "release",
+    ).files;
+    const todays = readImage(await bufBuild({ dir: ws.dir }, "proto"), "today").files;
+    // With nothing covered by the rule findings, every refusal the samples find is reported.
+    return await checkGolden(
+      release,
+      snapshotContracts(released, "proto/"),
+      snapshotContracts(todays, "proto/"),
+      new Set(),
+    );
+  } finally {
+    await ws.remove();
+  }
+}
+
+describe("golden payloads both ways", () => {
+  it("should refuse today's samples with the release's rules when a rule is loosened (forward)", async () => {
+    const { findings } = await goldenSides("loosened-rule");
+    expect(
+      findings.map((f) => [
+        f.rule,
+        f.direction,
+        f.field,
+        `${f.location.line}:${f.location.column}`,
+      ]),
+    ).toEqual([
+      // note's max_len went from 200 to 500: today's upper sample has 500 characters.
+      ["golden-payload-refused", "forward", "shop.v1.OrderPlaced.note", "23:3"],
+      // order_id lost required: today's lower sample leaves it empty.
+      ["golden-payload-refused", "forward", "shop.v1.OrderPlaced.order_id", "19:3"],
+    ]);
+    expect(findings[1]?.message).toContain(
+      "order_id of shop.v1.OrderPlaced breaks the release's required in today's lower-edge sample",
+    );
+    expect(findings[0]?.message).toContain(
+      "note of shop.v1.OrderPlaced breaks the release's max_len in today's upper-edge sample",
+    );
+    expect(findings[0]?.fix).toContain("deploy the consumers first, then the producers");
+  });
+
+  it("should refuse the release's samples with today's rules when a rule is narrowed (backward)", async () => {
+    const { findings } = await goldenSides("narrower-rule");
+    expect(findings.map((f) => [f.rule, f.direction, f.field])).toEqual([
+      ["golden-payload-refused", "backward", "shop.v1.OrderPlaced.note"],
+    ]);
+    expect(findings[0]?.message).toContain(
+      "note of shop.v1.OrderPlaced breaks max_len in the release's upper-edge sample",
+    );
+  });
+
+  it("should find a JSON field the release's consumers do not know in today's samples (forward)", async () => {
+    const { findings } = await goldenSides("json-field-added");
+    expect(findings.map((f) => [f.rule, f.direction])).toEqual([
+      ["golden-payload-unreadable", "forward"],
+    ]);
+    expect(findings[0]?.message).toContain("does not decode with the release's schema");
+    expect(findings[0]?.message).toContain("deliveryDay");
+  });
+
+  it("should find nothing both ways when an optional field is added to a binary event", async () => {
+    const { findings, payloads } = await goldenSides("new-optional-field");
+    expect(findings).toEqual([]);
+    expect(payloads).toBe(21);
   });
 });
 
@@ -96,7 +183,7 @@ describe("golden payloads in the gate", () => {
       "breaking:\n  use:\n    - WIRE_JSON\n  except:\n    - FIELD_WIRE_JSON_COMPATIBLE_TYPE\n    - FIELD_SAME_NAME\n    - FIELD_SAME_JSON_NAME\n",
     );
     expect(lenient).not.toBe(FIXTURE_BUF_YAML);
-    const report = await gateCase("field-number-reuse", lenient);
+    const report = await gateCase("field-number-reuse", { bufYaml: lenient });
     expect(report.findings.filter((f) => f.source === "buf breaking")).toEqual([]);
     expect(report.findings.map((f) => f.rule)).toContain("golden-payload-unreadable");
     expect(report.findings.map((f) => f.rule)).toContain("golden-payload-changed");
@@ -109,8 +196,10 @@ describe("golden payloads in the gate", () => {
   it("should stay green and decode every payload when a field is added", async () => {
     const report = await gateCase("new-optional-field");
     expect(report.findings).toEqual([]);
-    // OrderPlaced, OrderShipped and CartAbandoned, binary and JSON each.
-    expect(report.goldenPayloads).toBe(6);
+    // OrderPlaced, OrderShipped and CartAbandoned: the stored binary and JSON
+    // payloads, the release's upper and lower samples (backward) and today's
+    // three samples (forward), 7 each.
+    expect(report.goldenPayloads).toBe(21);
   });
 });
 

@@ -1,9 +1,11 @@
 /**
  * The compatibility gate behind `protoevents check`: buf lint, buf breaking
  * against every release, the event-level rules against every release, and
- * every release's golden payloads decoded with today's schema. Findings say
- * where, which rule, which releases they break against, which consumers are
- * affected, and how to fix them.
+ * golden payloads both ways (`golden-check.ts`). Every change is found with
+ * the deploy order it breaks; the events' compatibility modes (`modes.ts`)
+ * decide which are refused. Findings say where, which rule, which releases
+ * they break against, which consumers and producers are affected, and how to
+ * fix them; `report.ts` prints them.
  */
 
 import { readFile } from "node:fs/promises";
@@ -19,38 +21,30 @@ import {
   pathPrefixOf,
   readModulePath,
 } from "../buf.js";
-import { formatLocation, locate, type SourceLocation } from "../location.js";
-import { compareGolden, decodeGolden, readGolden } from "../release/golden.js";
-import {
-  listReleases,
-  ReleaseFile,
-  type ReleaseRef,
-  readReleaseManifest,
-} from "../release/releases.js";
+import { formatLocation, type SourceLocation } from "../location.js";
+import { COMPATIBILITY_MODES, type CompatibilityMode } from "../options.js";
+import { listReleases, ReleaseFile } from "../release/releases.js";
 import {
   type AffectedConsumer,
   type CompatFinding,
   compareContracts,
-  nextVersionName,
+  type Direction,
 } from "./compare-contracts.js";
 import {
   type ContractSnapshot,
-  closureOf,
-  consumersOf,
+  consumersReaching,
+  eventsReaching,
+  producersOf,
   snapshotContracts,
 } from "./contract-snapshot.js";
+import { checkGolden, coveredKey } from "./golden-check.js";
 import { readImage } from "./image.js";
+import { modeRefuses, refused } from "./modes.js";
 
 /** Who reported a finding. */
 export type FindingSource = "buf lint" | "buf breaking" | "protoevents";
 
-/** Rule ids of the golden-payload checks. */
-export const GoldenRule = {
-  /** A release's golden payload no longer decodes with today's schema. */
-  unreadable: "golden-payload-unreadable",
-  /** A field of a release's golden payload that still exists reads another value today. */
-  changed: "golden-payload-changed",
-} as const;
+export { GoldenRule } from "./golden-check.js";
 
 /** One finding of the gate. */
 export interface GateFinding {
@@ -66,14 +60,41 @@ export interface GateFinding {
   readonly releases: readonly string[];
   /** Applications and subscriptions that consume the events concerned. */
   readonly consumers: readonly AffectedConsumer[];
+  /** Applications that publish the events concerned (in a release or today). */
+  readonly producers: readonly string[];
+  /**
+   * The deploy order the change breaks (event-level rules and golden
+   * payloads), which the events' compatibility modes decide on; undefined
+   * for findings every mode refuses (buf, subscriptions).
+   */
+  readonly direction?: Direction;
+  /** Full names of the events concerned. */
+  readonly events: readonly string[];
+  /** For field rules: the field's full name. */
+  readonly field?: string;
+}
+
+/** An event of today's contracts and its compatibility mode. */
+export interface EventMode {
+  readonly event: string;
+  readonly mode: CompatibilityMode;
+  /** Where the mode comes from: the event's option, its package's defaults, or protoevents' default. */
+  readonly from: "event" | "package" | "default";
 }
 
 /** What `checkContracts` did and found. */
 export interface CheckReport {
+  /** What the events' modes refuse (and everything without a direction): the gate fails on any. */
   readonly findings: readonly GateFinding[];
+  /** Changes the events' modes allow, each needing the deploy order its direction names. */
+  readonly allowed: readonly GateFinding[];
   /** The releases checked against, oldest first. */
   readonly releases: readonly string[];
-  /** Golden payloads decoded (both encodings of every released event). */
+  /** Today's events and their modes. */
+  readonly modes: readonly EventMode[];
+  /** For each mode, how many findings it would refuse if every event were in it. */
+  readonly verdicts: ReadonlyArray<{ readonly mode: CompatibilityMode; readonly refused: number }>;
+  /** Golden payloads and samples decoded, both directions. */
   readonly goldenPayloads: number;
   readonly durationMs: number;
 }
@@ -182,33 +203,6 @@ function declarationAt(
   return best?.desc;
 }
 
-/** The consumers of every event whose payload contains a message or enum. */
-function consumersReaching(
-  snapshots: readonly ContractSnapshot[],
-  typeName: string,
-): AffectedConsumer[] {
-  const out = new Map<string, AffectedConsumer>();
-  for (const snapshot of snapshots) {
-    for (const event of snapshot.events.values()) {
-      const closure = closureOf(event.desc);
-      const reaches =
-        closure.messages.some((m) => m.typeName === typeName) ||
-        closure.enums.some((e) => e.typeName === typeName);
-      if (!reaches) {
-        continue;
-      }
-      for (const c of consumersOf(snapshot, event.name)) {
-        out.set(c.subscription, {
-          application: c.application,
-          subscription: c.subscription,
-          event: c.event,
-        });
-      }
-    }
-  }
-  return [...out.values()].sort((a, b) => (a.subscription < b.subscription ? -1 : 1));
-}
-
 /** The consumer rpcs declared at a line of a file. */
 function consumersAt(snapshot: ContractSnapshot, path: string, line: number): AffectedConsumer[] {
   return snapshot.consumers
@@ -244,6 +238,7 @@ function bufFinding(
   const snapshots = [today?.snapshot, releaseSnapshot].filter(
     (s): s is ContractSnapshot => s !== undefined,
   );
+  const events = declaration === undefined ? [] : eventsReaching(snapshots, declaration.typeName);
   return {
     rule: finding.type,
     source,
@@ -258,91 +253,22 @@ function bufFinding(
         : today === undefined
           ? []
           : consumersAt(today.snapshot, finding.path, finding.line),
+    ...(source === "buf breaking" && events.length > 0
+      ? // A wire break inside events' payloads: their modes decide how far back it matters.
+        { direction: "both" as const, events, producers: producersOfAll(snapshots, events) }
+      : { events: [], producers: [] }),
   };
+}
+
+function producersOfAll(
+  snapshots: readonly ContractSnapshot[],
+  events: readonly string[],
+): string[] {
+  return [...new Set(snapshots.flatMap((s) => events.flatMap((e) => producersOf(s, e))))].sort();
 }
 
 function fromCompat(finding: CompatFinding, release: string): GateFinding {
-  return {
-    rule: finding.rule,
-    source: "protoevents",
-    message: finding.message,
-    fix: finding.fix,
-    location: finding.location,
-    locationIn: finding.locationIn,
-    releases: [release],
-    consumers: finding.consumers,
-  };
-}
-
-/** Decode every golden payload of a release with today's schema. */
-async function checkGolden(
-  release: ReleaseRef,
-  releaseSnapshot: ContractSnapshot,
-  today: ContractSnapshot,
-): Promise<{ findings: GateFinding[]; payloads: number }> {
-  const manifest = await readReleaseManifest(release);
-  const findings: GateFinding[] = [];
-  let payloads = 0;
-  for (const event of manifest.events) {
-    const releaseDesc = releaseSnapshot.messages.get(event.name);
-    const todayDesc = today.messages.get(event.name);
-    if (releaseDesc === undefined || todayDesc === undefined) {
-      // Gone today: event-removed-while-consumed says whether that matters.
-      continue;
-    }
-    const golden = await readGolden(release, event);
-    const consumers = consumersReaching([today, releaseSnapshot], event.name);
-    const next = nextVersionName(event.name);
-    const mismatches = new Map<
-      string,
-      { detail: string; at: SourceLocation; encodings: string[] }
-    >();
-    for (const encoding of ["binary", "json"] as const) {
-      payloads++;
-      const wire = encoding === event.encoding;
-      const label = `${encoding === "binary" ? "binary" : "JSON"} payload`;
-      let released: ReturnType<typeof decodeGolden>;
-      let decoded: ReturnType<typeof decodeGolden>;
-      try {
-        released = decodeGolden(releaseDesc, golden, encoding, { strict: false });
-        decoded = decodeGolden(todayDesc, golden, encoding, { strict: wire });
-      } catch (cause) {
-        findings.push({
-          rule: GoldenRule.unreadable,
-          source: "protoevents",
-          message: `the release's golden ${label} of ${event.name}${wire ? " (the encoding its producers publish)" : ""} no longer decodes with today's schema: ${(cause as Error).message}`,
-          fix: `restore the field types, numbers and names the release had${wire && encoding === "json" ? " (a JSON consumer refuses fields it does not know: keep removed fields until no event in flight carries them)" : ""}; for an intentional change add a new event ${next} and publish both during migration`,
-          location: locate(todayDesc, [], today.pathPrefix),
-          locationIn: "today",
-          releases: [release.version],
-          consumers,
-        });
-        continue;
-      }
-      for (const m of compareGolden(releaseDesc, released, todayDesc, decoded)) {
-        const entry = mismatches.get(m.path) ?? {
-          detail: m.detail,
-          at: locate(m.field, [], today.pathPrefix),
-          encodings: [],
-        };
-        entry.encodings.push(encoding === "binary" ? "binary" : "JSON");
-        mismatches.set(m.path, entry);
-      }
-    }
-    for (const [path, m] of mismatches) {
-      findings.push({
-        rule: GoldenRule.changed,
-        source: "protoevents",
-        message: `today's ${event.name} reads field ${path} of the release's golden ${m.encodings.join(" and ")} payload differently: ${m.detail}`,
-        fix: `keep the field's number, type and name as the release had them; carry new data in a new field (or a new event ${next})`,
-        location: m.at,
-        locationIn: "today",
-        releases: [release.version],
-        consumers,
-      });
-    }
-  }
-  return { findings, payloads };
+  return { ...finding, source: "protoevents", releases: [release] };
 }
 
 /** Merge findings that are the same change against several releases. */
@@ -376,10 +302,17 @@ function merge(findings: readonly GateFinding[], order: readonly string[]): Gate
   );
 }
 
+/** A finding against one release, and whether that release is the newest. */
+interface Against {
+  readonly finding: GateFinding;
+  readonly newest: boolean;
+}
+
 /**
  * Run the gate on the contracts in `options.dir` against every release in
- * `releases/`. Resolves with every finding; an empty list means the
- * contracts are compatible with every release.
+ * `releases/`. Every change is found; the events' compatibility modes decide
+ * which are refused (`findings`: the gate fails) and which are allowed with
+ * a deploy order (`allowed`).
  */
 export async function checkContracts(options: CheckOptions): Promise<CheckReport> {
   const started = performance.now();
@@ -399,7 +332,10 @@ export async function checkContracts(options: CheckOptions): Promise<CheckReport
         lint.map((f) => bufFinding(f, "buf lint", undefined, undefined, undefined)),
         versions,
       ),
+      allowed: [],
       releases: versions,
+      modes: [],
+      verdicts: [],
       goldenPayloads: 0,
       durationMs: performance.now() - started,
     };
@@ -412,91 +348,69 @@ export async function checkContracts(options: CheckOptions): Promise<CheckReport
   const todayFiles = readImage(todayImage, `the image of ${modulePath}`).files;
   const today: Today = { snapshot: snapshotContracts(todayFiles, prefix), files: todayFiles };
 
-  const findings: GateFinding[] = lint.map((f) =>
-    bufFinding(f, "buf lint", undefined, today, undefined),
-  );
+  const found: Against[] = lint.map((f) => ({
+    finding: bufFinding(f, "buf lint", undefined, today, undefined),
+    newest: true,
+  }));
+  const releaseModes = new Map<string, CompatibilityMode>();
   let goldenPayloads = 0;
   for (const [i, release] of releases.entries()) {
+    const newest = i === releases.length - 1;
     const bytes = releaseImages[i] ?? new Uint8Array();
     const releaseFiles = readImage(
       bytes,
       `release ${release.version} (${join(release.dir, ReleaseFile.image)})`,
     ).files;
     const releaseSnapshot = snapshotContracts(releaseFiles, prefix);
+    for (const event of releaseSnapshot.events.values()) {
+      releaseModes.set(event.name, event.compatibility);
+    }
     for (const f of breaking[i] ?? []) {
-      findings.push(bufFinding(f, "buf breaking", release.version, today, releaseSnapshot));
+      found.push({
+        finding: bufFinding(f, "buf breaking", release.version, today, releaseSnapshot),
+        newest,
+      });
     }
+    const covered = new Set<string>();
     for (const f of compareContracts(releaseSnapshot, today.snapshot)) {
-      findings.push(fromCompat(f, release.version));
+      found.push({ finding: fromCompat(f, release.version), newest });
+      if (f.field !== undefined && f.direction !== undefined) {
+        covered.add(coveredKey(f.direction, f.field));
+      }
     }
-    const golden = await checkGolden(release, releaseSnapshot, today.snapshot);
-    findings.push(...golden.findings);
+    const golden = await checkGolden(release, releaseSnapshot, today.snapshot, covered);
+    for (const f of golden.findings) {
+      found.push({ finding: f, newest });
+    }
     goldenPayloads += golden.payloads;
   }
+  // An event gone today keeps the mode of the newest release that declared it.
+  const modeOf = (event: string) =>
+    today.snapshot.events.get(event)?.compatibility ?? releaseModes.get(event);
+  const decidable = (a: Against) => ({ ...a.finding, newest: a.newest });
+  const refusedFindings = found.filter((a) => refused(decidable(a), modeOf));
+  const allowedFindings = found.filter((a) => !refused(decidable(a), modeOf));
   return {
-    findings: merge(findings, versions),
+    findings: merge(
+      refusedFindings.map((a) => a.finding),
+      versions,
+    ),
+    allowed: merge(
+      allowedFindings.map((a) => a.finding),
+      versions,
+    ),
     releases: versions,
+    modes: [...today.snapshot.events.values()]
+      .map((e) => ({ event: e.name, mode: e.compatibility, from: e.compatibilityFrom }))
+      .sort((a, b) => (a.event < b.event ? -1 : 1)),
+    verdicts: COMPATIBILITY_MODES.map((mode) => ({
+      mode,
+      refused: merge(
+        found.filter((a) => modeRefuses(mode, decidable(a))).map((a) => a.finding),
+        versions,
+      ).length,
+    })),
     goldenPayloads,
     durationMs: performance.now() - started,
   };
-}
-
-function describeConsumers(consumers: readonly AffectedConsumer[]): string {
-  return consumers.length === 0
-    ? "none declared"
-    : consumers.map((c) => `${c.application} (${c.subscription})`).join(", ");
-}
-
-/**
- * A finding as text, like codegen's: `file:line:column: rule: message`,
- * then the releases it breaks against, the consumers and the fix.
- */
-export function formatGateFinding(finding: GateFinding): string {
-  const rule =
-    finding.source === "protoevents" ? finding.rule : `${finding.rule} (${finding.source})`;
-  const lines = [`${formatLocation(finding.location)}: ${rule}: ${finding.message}`];
-  if (finding.releases.length > 0) {
-    const where =
-      finding.locationIn === "release"
-        ? ` (the location is the release's: it no longer exists today)`
-        : "";
-    lines.push(
-      `    breaks against release${finding.releases.length === 1 ? "" : "s"} ${finding.releases.join(", ")}${where}`,
-    );
-  }
-  if (finding.source !== "buf lint") {
-    lines.push(`    consumers: ${describeConsumers(finding.consumers)}`);
-  }
-  lines.push(`    fix: ${finding.fix}`);
-  return lines.join("\n");
-}
-
-/** A finding as a plain JSON object (`--format json`). */
-export function gateFindingJson(finding: GateFinding): Record<string, unknown> {
-  return {
-    file: finding.location.file,
-    line: finding.location.line,
-    column: finding.location.column,
-    rule: finding.rule,
-    source: finding.source,
-    message: finding.message,
-    releases: finding.releases,
-    locationIn: finding.locationIn,
-    consumers: finding.consumers,
-    fix: finding.fix,
-  };
-}
-
-/** The one-line summary printed after the findings. */
-export function summarizeCheck(report: CheckReport): string {
-  const against =
-    report.releases.length === 0
-      ? "no release yet (record one with `protoevents release`)"
-      : `release${report.releases.length === 1 ? "" : "s"} ${report.releases.join(", ")}`;
-  const seconds = (report.durationMs / 1000).toFixed(1);
-  if (report.findings.length === 0) {
-    return `check: compatible with ${against}: buf lint, buf breaking, event rules, ${report.goldenPayloads} golden payloads (${seconds} s)`;
-  }
-  const n = report.findings.length;
-  return `check: ${n} finding${n === 1 ? "" : "s"} against ${against} (${seconds} s)`;
 }

@@ -20,6 +20,7 @@ import {
   closureOf,
   consumersOf,
   type EventSnapshot,
+  producersOf,
 } from "./contract-snapshot.js";
 
 /** Rule ids of the event-level rules. */
@@ -36,6 +37,14 @@ export const CompatRule = {
   eventRemovedWhileConsumed: "event-removed-while-consumed",
   /** A field of an existing event got `required` or a narrower length, pattern, range or item-count rule. */
   fieldRuleNarrowed: "field-rule-narrowed",
+  /** A field of an existing event lost `required` or got a wider length, pattern, range or item-count rule. */
+  fieldRuleLoosened: "field-rule-loosened",
+  /** A field the release's rules refuse to miss (required, a minimum above zero) was removed. */
+  requiredFieldRemoved: "required-field-removed",
+  /** An event's max_bytes was lowered: today's consumers refuse larger events in flight. */
+  maxBytesLowered: "max-bytes-lowered",
+  /** An event's max_bytes was raised: the release's consumers refuse today's larger events. */
+  maxBytesRaised: "max-bytes-raised",
   /** A field added to an existing event's payload is `required`. */
   newFieldRequired: "new-field-required",
   /** A subscription turned dead-lettering off. */
@@ -69,10 +78,31 @@ export interface AffectedConsumer {
   readonly event: string;
 }
 
+/**
+ * Which deploy order a change breaks. `backward`: today's consumers refuse
+ * events the release's producers published (it breaks when consumers deploy
+ * first, and for events in flight). `forward`: the release's consumers refuse
+ * events today's producers publish (it breaks when producers deploy first).
+ * `both`: any order.
+ */
+export type Direction = "backward" | "forward" | "both";
+
 /** A change that breaks events in flight, with the consumers it affects. */
 export interface CompatFinding extends Finding {
   /** The applications and subscriptions that consume the events concerned. */
   readonly consumers: readonly AffectedConsumer[];
+  /** The applications that publish the events concerned, in the release or today. */
+  readonly producers: readonly string[];
+  /**
+   * The deploy order the change breaks, for event-level rules, which the
+   * events' compatibility modes decide on; undefined for subscription rules,
+   * which hold in every mode.
+   */
+  readonly direction?: Direction;
+  /** Full names of the events concerned, whose modes decide. */
+  readonly events: readonly string[];
+  /** For field rules: the field's full name (`shop.v1.OrderPlaced.note`). */
+  readonly field?: string;
   /**
    * `today`: the location is in today's .proto files. `release`: the element
    * no longer exists, so the location is where the release declared it.
@@ -112,19 +142,6 @@ function affected(consumers: readonly ConsumerSnapshot[]): AffectedConsumer[] {
   );
 }
 
-/** The consumers of an event in the release and today. */
-function consumersBoth(
-  before: ContractSnapshot,
-  after: ContractSnapshot,
-  names: Iterable<string>,
-): AffectedConsumer[] {
-  const all: ConsumerSnapshot[] = [];
-  for (const name of names) {
-    all.push(...consumersOf(before, name), ...consumersOf(after, name));
-  }
-  return affected(all);
-}
-
 /** "payment (payment.charge-order) and inventory (inventory.reserve-stock)". */
 function describeConsumers(consumers: readonly AffectedConsumer[]): string {
   const names = consumers.map((c) => `${c.application} (${c.subscription})`);
@@ -133,7 +150,7 @@ function describeConsumers(consumers: readonly AffectedConsumer[]): string {
     : `${names.slice(0, -1).join(", ")} and ${names.at(-1)}`;
 }
 
-type EventOption = "topic" | "orderingKey" | "subject" | "type";
+type EventOption = "topic" | "orderingKey" | "subject" | "type" | "maxBytes";
 
 function eventOptionAt(event: EventSnapshot, option: EventOption, prefix: string): SourceLocation {
   return locate(
@@ -157,10 +174,9 @@ const RULE_NAMES = [
 
 type RuleKey = (typeof RULE_NAMES)[number][0];
 
-/** One rule that accepts less than before. */
-interface Narrowing {
+/** One rule that accepts less (a narrowing) or more (a loosening) than before. */
+interface RuleChange {
   readonly key: RuleKey;
-  readonly name: string;
   readonly description: string;
 }
 
@@ -168,64 +184,105 @@ function show(value: unknown): string {
   return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
-/** The rules of `after` that refuse values `before` accepted. */
-function narrowings(before: FieldRules | undefined, after: FieldRules | undefined): Narrowing[] {
-  if (after === undefined) {
-    return [];
-  }
-  const out: Narrowing[] = [];
-  const up = (key: "minLen" | "min" | "minItems", name: string) => {
-    const a = after[key];
+/**
+ * How a field's rules changed: `narrowed` refuses values `before` accepted
+ * (today's consumers refuse old events), `loosened` accepts values `before`
+ * refused (the release's consumers refuse new events). A changed pattern is
+ * both: two expressions cannot be compared.
+ */
+function ruleChanges(
+  before: FieldRules | undefined,
+  after: FieldRules | undefined,
+): { readonly narrowed: RuleChange[]; readonly loosened: RuleChange[] } {
+  const narrowed: RuleChange[] = [];
+  const loosened: RuleChange[] = [];
+  const bound = (key: "minLen" | "min" | "minItems" | "maxLen" | "max" | "maxItems") => {
+    const name = RULE_NAMES.find(([k]) => k === key)?.[1] ?? key;
+    const a = after?.[key];
     const b = before?.[key];
-    if (a !== undefined && (b === undefined || a > b)) {
-      out.push({
+    if (a === b) {
+      return;
+    }
+    const lower = key === "minLen" || key === "min" || key === "minItems";
+    // For a lower bound, a higher value narrows; for an upper bound, a lower one.
+    const stricter = (x: number | bigint, y: number | bigint) => (lower ? x > y : x < y);
+    if (a !== undefined && (b === undefined || stricter(a, b))) {
+      narrowed.push({
         key,
-        name,
-        description: b === undefined ? `${name} ${a} added` : `${name} raised from ${b} to ${a}`,
+        description:
+          b === undefined
+            ? `${name} ${a} added`
+            : `${name} ${lower ? "raised" : "lowered"} from ${b} to ${a}`,
+      });
+    }
+    if (b !== undefined && (a === undefined || stricter(b, a))) {
+      loosened.push({
+        key,
+        description:
+          a === undefined
+            ? `${name} ${b} removed`
+            : `${name} ${lower ? "lowered" : "raised"} from ${b} to ${a}`,
       });
     }
   };
-  const down = (key: "maxLen" | "max" | "maxItems", name: string) => {
-    const a = after[key];
-    const b = before?.[key];
-    if (a !== undefined && (b === undefined || a < b)) {
-      out.push({
-        key,
-        name,
-        description: b === undefined ? `${name} ${a} added` : `${name} lowered from ${b} to ${a}`,
+  if (after?.required === true && before?.required !== true) {
+    narrowed.push({ key: "required", description: "required added" });
+  }
+  if (before?.required === true && after?.required !== true) {
+    loosened.push({ key: "required", description: "required dropped" });
+  }
+  bound("minLen");
+  bound("maxLen");
+  const was = before?.pattern ?? "";
+  const now = after?.pattern ?? "";
+  if (now !== was) {
+    if (now !== "") {
+      narrowed.push({
+        key: "pattern",
+        description:
+          was === ""
+            ? `pattern ${show(now)} added`
+            : `pattern changed from ${show(was)} to ${show(now)}`,
       });
     }
-  };
-  if (after.required && before?.required !== true) {
-    out.push({ key: "required", name: "required", description: "required added" });
+    if (was !== "") {
+      loosened.push({
+        key: "pattern",
+        description:
+          now === ""
+            ? `pattern ${show(was)} removed`
+            : `pattern changed from ${show(was)} to ${show(now)}`,
+      });
+    }
   }
-  up("minLen", "min_len");
-  down("maxLen", "max_len");
-  if (after.pattern !== "" && after.pattern !== (before?.pattern ?? "")) {
-    out.push({
-      key: "pattern",
-      name: "pattern",
-      description:
-        (before?.pattern ?? "") === ""
-          ? `pattern ${show(after.pattern)} added`
-          : `pattern changed from ${show(before?.pattern)} to ${show(after.pattern)}`,
-    });
-  }
-  up("min", "min");
-  down("max", "max");
-  up("minItems", "min_items");
-  down("maxItems", "max_items");
-  return out;
+  bound("min");
+  bound("max");
+  bound("minItems");
+  bound("maxItems");
+  return { narrowed, loosened };
 }
 
-/** What the old rule allowed, for the fix sentence. */
-function oldRule(before: FieldRules | undefined, key: RuleKey): string {
+/** A rule as the rules of one side state it, for fix sentences: `max_len 200`, `not required`. */
+function ruleText(rules: FieldRules | undefined, key: RuleKey): string {
   const name = RULE_NAMES.find(([k]) => k === key)?.[1] ?? key;
-  const value = before?.[key];
+  const value = rules?.[key];
   if (value === undefined || value === "" || value === false) {
-    return `no ${name}`;
+    return key === "required" ? "not required" : `no ${name}`;
   }
-  return key === "required" ? "not required" : `${name} ${show(value)}`;
+  return key === "required" ? "required" : `${name} ${show(value)}`;
+}
+
+/** Whether a field's rules refuse the value it reads as when it is missing (its zero value). */
+function refusesMissing(rules: FieldRules | undefined): boolean {
+  if (rules === undefined) {
+    return false;
+  }
+  return (
+    rules.required ||
+    (rules.min !== undefined && rules.min > 0n) ||
+    (rules.max !== undefined && rules.max < 0n) ||
+    (rules.minItems !== undefined && rules.minItems > 0)
+  );
 }
 
 function ruleAt(field: DescField, key: RuleKey, prefix: string): SourceLocation {
@@ -236,17 +293,46 @@ function fieldName(field: DescField): string {
   return `${field.parent.typeName}.${field.name}`;
 }
 
-/** Events on both sides: the field rules of every message they carry. */
-function compareFieldRules(
-  before: ContractSnapshot,
-  after: ContractSnapshot,
-  findings: CompatFinding[],
-): void {
+/** "declare compatibility: COMPATIBILITY_BACKWARD on checkout.v1.OrderPlaced": the two-step rollout a one-way change needs. */
+export function rolloutFix(direction: "backward" | "forward", events: readonly string[]): string {
+  const on = events.length === 1 ? events[0] : events.join(", ");
+  return direction === "forward"
+    ? `or roll it out in two steps: declare compatibility: COMPATIBILITY_BACKWARD on ${on} (option (protoevents.v1.event)) and deploy the consumers first, then the producers`
+    : `or roll it out in two steps: declare compatibility: COMPATIBILITY_FORWARD on ${on} (option (protoevents.v1.event)) and deploy the producers first, then the consumers once the events published under the old contract have drained`;
+}
+
+/** What compares two sides, with the producers and consumers of events on both. */
+class Sides {
+  constructor(
+    readonly before: ContractSnapshot,
+    readonly after: ContractSnapshot,
+  ) {}
+
+  consumers(names: Iterable<string>): AffectedConsumer[] {
+    const all: ConsumerSnapshot[] = [];
+    for (const name of names) {
+      all.push(...consumersOf(this.before, name), ...consumersOf(this.after, name));
+    }
+    return affected(all);
+  }
+
+  producers(names: Iterable<string>): string[] {
+    const out = new Set<string>();
+    for (const name of names) {
+      for (const app of [...producersOf(this.before, name), ...producersOf(this.after, name)]) {
+        out.add(app);
+      }
+    }
+    return [...out].sort();
+  }
+}
+
+/** Events on both sides: the field rules of every message they carry, both ways. */
+function compareFieldRules(sides: Sides, findings: CompatFinding[]): void {
+  const { before, after } = sides;
+  const prefix = after.pathPrefix;
   // Every field of an existing message reachable from an existing event, with the events reaching it.
-  const reach = new Map<
-    string,
-    { field: DescField; previous: DescField | undefined; events: Set<string> }
-  >();
+  const reach = new Map<string, { message: DescMessage; old: DescMessage; events: Set<string> }>();
   for (const [name, event] of after.events) {
     if (!before.events.has(name)) {
       continue;
@@ -256,54 +342,98 @@ function compareFieldRules(
       if (old === undefined) {
         continue;
       }
-      for (const field of message.fields) {
-        const key = `${message.typeName}#${field.number}`;
-        const entry = reach.get(key) ?? {
-          field,
-          previous: old.fields.find((f) => f.number === field.number),
-          events: new Set<string>(),
-        };
-        entry.events.add(name);
-        reach.set(key, entry);
-      }
+      const entry = reach.get(message.typeName) ?? { message, old, events: new Set<string>() };
+      entry.events.add(name);
+      reach.set(message.typeName, entry);
     }
   }
-  for (const { field, previous, events } of reach.values()) {
-    const rules = getFieldRules(field);
-    if (rules === undefined) {
-      continue;
-    }
+  for (const { message, old, events } of reach.values()) {
     const eventNames = [...events].sort();
-    const consumers = consumersBoth(before, after, eventNames);
+    const concerned = {
+      consumers: sides.consumers(eventNames),
+      producers: sides.producers(eventNames),
+      events: eventNames,
+    };
     const eventList = eventNames.join(", ");
-    const first = eventNames[0] ?? field.parent.typeName;
-    if (previous === undefined) {
-      if (rules.required) {
+    const first = eventNames[0] ?? message.typeName;
+    const next = nextVersionName(first);
+    for (const field of message.fields) {
+      const rules = getFieldRules(field);
+      const previous = old.fields.find((f) => f.number === field.number);
+      if (previous === undefined) {
+        if (rules?.required === true) {
+          findings.push({
+            rule: CompatRule.newFieldRequired,
+            message: `new field ${fieldName(field)} (in ${eventList}) is required: events the release's producers published lack it, so today's consumers refuse them (validation_failed, dead-lettered)`,
+            fix: `drop required from ${field.name} and handle its absence in consumers (check it in the producer instead), or add a new event ${next} where it is required and publish both during migration; ${rolloutFix("backward", eventNames)}`,
+            location: ruleAt(field, "required", prefix),
+            ...concerned,
+            direction: "backward",
+            field: fieldName(field),
+            locationIn: "today",
+          });
+        }
+        continue;
+      }
+      const previousRules = getFieldRules(previous);
+      const { narrowed, loosened } = ruleChanges(previousRules, rules);
+      const firstNarrowed = narrowed[0];
+      if (firstNarrowed !== undefined) {
         findings.push({
-          rule: CompatRule.newFieldRequired,
-          message: `new field ${fieldName(field)} (in ${eventList}) is required: events published before it existed lack it, so today's consumers refuse them (validation_failed, dead-lettered)`,
-          fix: `drop required from ${field.name} and handle its absence in consumers (check it in the producer instead), or add a new event ${nextVersionName(first)} where it is required and publish both during migration`,
-          location: ruleAt(field, "required", after.pathPrefix),
-          consumers,
+          rule: CompatRule.fieldRuleNarrowed,
+          message: `field ${fieldName(field)} (in ${eventList}) accepts less than before: ${narrowed.map((n) => n.description).join(", ")}; events the release's producers published under the old rules are refused by today's consumers (validation_failed, dead-lettered)`,
+          fix: `restore ${narrowed.map((n) => ruleText(previousRules, n.key)).join(" and ")} on ${field.name} and enforce the stricter rule in the producer, or add a new event ${next} with it and publish both during migration; ${rolloutFix("backward", eventNames)}`,
+          location: ruleAt(field, firstNarrowed.key, prefix),
+          ...concerned,
+          direction: "backward",
+          field: fieldName(field),
           locationIn: "today",
         });
       }
-      continue;
+      const firstLoosened = loosened[0];
+      if (firstLoosened !== undefined) {
+        findings.push({
+          rule: CompatRule.fieldRuleLoosened,
+          message: `field ${fieldName(field)} (in ${eventList}) accepts more than before: ${loosened.map((n) => n.description).join(", ")}; the release's consumers still check the old rules and refuse events today's producers may publish (validation_failed, dead-lettered)`,
+          fix: `keep ${loosened.map((n) => ruleText(previousRules, n.key)).join(" and ")} on ${field.name} until every consumer runs the new rules, or add a new event ${next} with the wider rule and publish both during migration; ${rolloutFix("forward", eventNames)}`,
+          location: ruleAt(field, firstLoosened.key, prefix),
+          ...concerned,
+          direction: "forward",
+          field: fieldName(field),
+          locationIn: "today",
+        });
+      }
     }
-    const narrowed = narrowings(getFieldRules(previous), rules);
-    const head = narrowed[0];
-    if (head === undefined) {
-      continue;
+    // Fields gone today that the release's consumers cannot do without.
+    for (const gone of old.fields) {
+      if (message.fields.some((f) => f.number === gone.number)) {
+        continue;
+      }
+      const rules = getFieldRules(gone);
+      if (!refusesMissing(rules)) {
+        continue;
+      }
+      const why = (["required", "min", "max", "minItems"] as const)
+        .filter((key) =>
+          key === "required"
+            ? rules?.required === true
+            : key === "minItems"
+              ? (rules?.minItems ?? 0) > 0
+              : rules?.[key] !== undefined,
+        )
+        .map((key) => ruleText(rules, key))
+        .join(", ");
+      findings.push({
+        rule: CompatRule.requiredFieldRemoved,
+        message: `field ${fieldName(gone)} (in ${eventList}) was removed, but the release's consumers check ${why} on it: events today's producers publish lack it, so those consumers refuse them (validation_failed, dead-lettered)`,
+        fix: `keep ${gone.name} (deprecated = true) and keep setting it until no consumer of the release runs, then remove it and reserve its number and name; ${rolloutFix("forward", eventNames)}`,
+        location: locate(message, [], prefix),
+        ...concerned,
+        direction: "forward",
+        field: fieldName(gone),
+        locationIn: "today",
+      });
     }
-    const previousRules = getFieldRules(previous);
-    findings.push({
-      rule: CompatRule.fieldRuleNarrowed,
-      message: `field ${fieldName(field)} (in ${eventList}) accepts less than before: ${narrowed.map((n) => n.description).join(", ")}; events the release's producers published under the old rules are refused by today's consumers (validation_failed, dead-lettered)`,
-      fix: `restore ${narrowed.map((n) => oldRule(previousRules, n.key)).join(" and ")} on ${field.name} and enforce the stricter rule in the producer, or add a new event ${nextVersionName(first)} with it and publish both during migration`,
-      location: ruleAt(field, head.key, after.pathPrefix),
-      consumers,
-      locationIn: "today",
-    });
   }
 }
 
@@ -314,11 +444,8 @@ function compareFieldRules(
  * subscription for a renamed rpc and leaves the old one, backlog and dead
  * letters included, with nobody reading it.
  */
-function compareSubscriptionIdentity(
-  before: ContractSnapshot,
-  after: ContractSnapshot,
-  findings: CompatFinding[],
-): void {
+function compareSubscriptionIdentity(sides: Sides, findings: CompatFinding[]): void {
+  const { before, after } = sides;
   const prefix = after.pathPrefix;
   const today = new Set(after.consumers.map((c) => c.subscription));
   const released = new Set(before.consumers.map((c) => c.subscription));
@@ -342,6 +469,8 @@ function compareSubscriptionIdentity(
         fix: `keep the subscription: option (protoevents.v1.subscription) = { name: "${old.subscription}" } on rpc ${successor.rpc}; or, for a new subscription on purpose, ${retire}`,
         location: locate(successor.desc, [], prefix),
         consumers: affected([old, successor]),
+        producers: sides.producers([old.event]),
+        events: [old.event],
         locationIn: "today",
       });
       continue;
@@ -357,33 +486,29 @@ function compareSubscriptionIdentity(
       location:
         app === undefined ? locate(old.desc, [], before.pathPrefix) : locate(app.desc, [], prefix),
       consumers: affected([old]),
+      producers: sides.producers([old.event]),
+      events: [old.event],
       locationIn: app === undefined ? "release" : "today",
     });
   }
 }
 
-/**
- * Compare a release's contracts with today's: every change that would break
- * an event published under the release, or a subscription the release
- * created, with its location, rule id, affected consumers and fix.
- *
- * buf's wire and JSON rules (field types, numbers, names, enum values) are
- * not repeated here; `buf breaking` checks them.
- */
-export function compareContracts(
-  before: ContractSnapshot,
-  after: ContractSnapshot,
-): CompatFinding[] {
-  const findings: CompatFinding[] = [];
+/** The event-level options of events on both sides. */
+function compareEvents(sides: Sides, findings: CompatFinding[]): void {
+  const { before, after } = sides;
   const prefix = after.pathPrefix;
-
   for (const [name, old] of before.events) {
     const now = after.events.get(name);
+    const concerned = {
+      consumers: sides.consumers([name]),
+      producers: sides.producers([name]),
+      events: [name],
+    };
     if (now === undefined) {
-      const consumers = consumersBoth(before, after, [name]);
-      if (consumers.length === 0) {
+      if (concerned.consumers.length === 0) {
         continue;
       }
+      const consumers = concerned.consumers;
       const stillMessage = after.messages.get(name);
       findings.push({
         rule: CompatRule.eventRemovedWhileConsumed,
@@ -393,31 +518,30 @@ export function compareContracts(
           stillMessage === undefined
             ? locate(old.desc, [], before.pathPrefix)
             : locate(stillMessage, [], prefix),
-        consumers,
+        ...concerned,
+        direction: "both",
         locationIn: stillMessage === undefined ? "release" : "today",
       });
       continue;
     }
-    const consumers = consumersBoth(before, after, [name]);
     const next = nextVersionName(name);
+    const both = { ...concerned, direction: "both" as const, locationIn: "today" as const };
     if (now.topic !== old.topic) {
       findings.push({
         rule: CompatRule.eventTopicChanged,
         message: `event ${name} is published on topic "${now.topic}" instead of "${old.topic}": events already on "${old.topic}" never reach the subscriptions on "${now.topic}"`,
         fix: `keep topic "${old.topic}"; to move the event, add a new event ${next} on topic "${now.topic}" and publish both during migration`,
         location: eventOptionAt(now, "topic", prefix),
-        consumers,
-        locationIn: "today",
+        ...both,
       });
     }
     if (now.type !== old.type) {
       findings.push({
         rule: CompatRule.eventTypeChanged,
-        message: `event ${name} has ce-type "${now.type}" instead of "${old.type}": today's consumers refuse events in flight with ce-type "${old.type}" (unknown_event_type, dead-lettered)`,
+        message: `event ${name} has ce-type "${now.type}" instead of "${old.type}": consumers of one side refuse the other side's events (unknown_event_type, dead-lettered)`,
         fix: `keep ce-type "${old.type}"; for a new type add a new event ${next} and publish both during migration`,
         location: eventOptionAt(now, "type", prefix),
-        consumers,
-        locationIn: "today",
+        ...both,
       });
     }
     if (old.orderingKey !== "" && now.orderingKey !== old.orderingKey) {
@@ -429,8 +553,7 @@ export function compareContracts(
             : `event ${name} is ordered by field "${now.orderingKey}" instead of "${old.orderingKey}": events in flight and new ones of one ${old.orderingKey} no longer share a key, so ordered subscriptions lose their order`,
         fix: `keep ordering_key "${old.orderingKey}"; to order by another field, add a new event ${next} and publish both during migration`,
         location: eventOptionAt(now, "orderingKey", prefix),
-        consumers,
-        locationIn: "today",
+        ...both,
       });
     }
     if (old.subject !== "" && now.subject !== old.subject) {
@@ -442,14 +565,38 @@ export function compareContracts(
             : `event ${name} takes ce-subject from field "${now.subject}" instead of "${old.subject}": the same aggregate gets another subject than the events in flight`,
         fix: `keep subject "${old.subject}"; for another subject add a new event ${next} and publish both during migration`,
         location: eventOptionAt(now, "subject", prefix),
-        consumers,
+        ...both,
+      });
+    }
+    if (now.maxBytes < old.maxBytes) {
+      findings.push({
+        rule: CompatRule.maxBytesLowered,
+        message: `event ${name} allows ${now.maxBytes} bytes instead of ${old.maxBytes} (max_bytes): today's consumers refuse larger events the release's producers published (too_large, dead-lettered)`,
+        fix: `keep max_bytes ${old.maxBytes} until no larger event is in flight; ${rolloutFix("backward", [name])}`,
+        location: eventOptionAt(now, "maxBytes", prefix),
+        ...concerned,
+        direction: "backward",
+        locationIn: "today",
+      });
+    }
+    if (now.maxBytes > old.maxBytes) {
+      findings.push({
+        rule: CompatRule.maxBytesRaised,
+        message: `event ${name} allows ${now.maxBytes} bytes instead of ${old.maxBytes} (max_bytes): the release's consumers refuse the larger events today's producers may publish (too_large, dead-lettered)`,
+        fix: `keep max_bytes ${old.maxBytes} until every consumer runs with ${now.maxBytes}; ${rolloutFix("forward", [name])}`,
+        location: eventOptionAt(now, "maxBytes", prefix),
+        ...concerned,
+        direction: "forward",
         locationIn: "today",
       });
     }
   }
+}
 
-  compareFieldRules(before, after, findings);
-
+/** Subscriptions on both sides: what Pub/Sub or the backlog cannot follow. */
+function compareSubscriptions(sides: Sides, findings: CompatFinding[]): void {
+  const { before, after } = sides;
+  const prefix = after.pathPrefix;
   const oldSubscriptions = new Map(before.consumers.map((c) => [c.subscription, c]));
   for (const now of after.consumers) {
     const old = oldSubscriptions.get(now.subscription);
@@ -457,15 +604,19 @@ export function compareContracts(
       continue;
     }
     const rpc = `${now.service.split(".").pop() ?? now.service}.${now.rpc}`;
-    const consumers = affected([old, now]);
+    const concerned = {
+      consumers: affected([old, now]),
+      producers: sides.producers(new Set([old.event, now.event])),
+      events: [...new Set([old.event, now.event])].sort(),
+      locationIn: "today" as const,
+    };
     if (now.event !== old.event) {
       findings.push({
         rule: CompatRule.consumerEventChanged,
         message: `rpc ${rpc} (subscription ${now.subscription}) consumes ${now.event} instead of ${old.event}: the subscription's backlog and dead letters are ${old.event} events it can no longer decode`,
         fix: `keep rpc ${now.rpc} consuming ${old.event} and add a new rpc for ${now.event} (a new subscription); remove the old rpc once its subscription has drained`,
         location: locate(now.desc, [METHOD_INPUT_TYPE], prefix),
-        consumers,
-        locationIn: "today",
+        ...concerned,
       });
     }
     if (old.deadLetter && !now.deadLetter) {
@@ -478,8 +629,7 @@ export function compareContracts(
           optionPath(now.desc, "subscription", SubscriptionOptionsSchema.field.deadLetter.number),
           prefix,
         ),
-        consumers,
-        locationIn: "today",
+        ...concerned,
       });
     }
     const subscriptionOption = (field: "filter" | "ordered") =>
@@ -494,8 +644,7 @@ export function compareContracts(
         message: `subscription ${now.subscription} (rpc ${rpc}) changes its filter from ${JSON.stringify(old.filter)} to ${JSON.stringify(now.filter)}: Pub/Sub cannot change a subscription's filter, so provisioning would refuse and the consumer would keep reading what the old filter lets through`,
         fix: `keep the filter ${JSON.stringify(old.filter)} on rpc ${now.rpc}; to filter otherwise, ${MIGRATE}`,
         location: now.filter === "" ? locate(now.desc, [], prefix) : subscriptionOption("filter"),
-        consumers,
-        locationIn: "today",
+        ...concerned,
       });
     }
     if (now.ordered !== old.ordered) {
@@ -504,14 +653,33 @@ export function compareContracts(
         message: `subscription ${now.subscription} (rpc ${rpc}) turns message ordering ${now.ordered ? "on" : "off"}: Pub/Sub cannot change ordering on an existing subscription`,
         fix: `keep ordered: ${old.ordered} on rpc ${now.rpc}; to change it, ${MIGRATE}`,
         location: now.ordered ? subscriptionOption("ordered") : locate(now.desc, [], prefix),
-        consumers,
-        locationIn: "today",
+        ...concerned,
       });
     }
   }
+}
 
-  compareSubscriptionIdentity(before, after, findings);
-
+/**
+ * Compare a release's contracts with today's: every change that would break
+ * an event published under the release or today, or a subscription the
+ * release created, with its location, rule id, the deploy order it breaks
+ * (`direction`), affected consumers and producers, and fix. Every change is
+ * reported whatever the events' compatibility modes: the gate decides which
+ * of them the modes refuse.
+ *
+ * buf's wire and JSON rules (field types, numbers, names, enum values) are
+ * not repeated here; `buf breaking` checks them.
+ */
+export function compareContracts(
+  before: ContractSnapshot,
+  after: ContractSnapshot,
+): CompatFinding[] {
+  const findings: CompatFinding[] = [];
+  const sides = new Sides(before, after);
+  compareEvents(sides, findings);
+  compareFieldRules(sides, findings);
+  compareSubscriptions(sides, findings);
+  compareSubscriptionIdentity(sides, findings);
   return findings.sort(
     (a, b) =>
       (a.location.file < b.location.file ? -1 : a.location.file > b.location.file ? 1 : 0) ||

@@ -8,9 +8,19 @@
  * make an old release unreadable.
  */
 import type { DescEnum, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
+import { DEFAULT_MAX_EVENT_BYTES } from "@protoevents/runtime/defaults";
 import { PayloadEncoding } from "../gen/protoevents/v1/options_pb.js";
 import { kebab } from "../model.js";
-import { getApplicationOptions, getEventOptions, getSubscriptionOptions } from "../options.js";
+import {
+  type CompatibilityMode,
+  compatibilityMode,
+  DEFAULT_COMPATIBILITY,
+  getApplicationOptions,
+  getEventOptions,
+  getSubscriptionOptions,
+  type PackageDefaults,
+  packageDefaultsOf,
+} from "../options.js";
 
 /** One event as a release or today's contracts declare it. */
 export interface EventSnapshot {
@@ -24,6 +34,12 @@ export interface EventSnapshot {
   /** Name of the subject field; empty for none. */
   readonly subject: string;
   readonly encoding: "binary" | "json";
+  /** The largest payload consumers read (max_bytes, its default when unset). */
+  readonly maxBytes: number;
+  /** Who may deploy first when the event changes. */
+  readonly compatibility: CompatibilityMode;
+  /** Where the mode comes from: the event's option, its package's defaults, or protoevents' default. */
+  readonly compatibilityFrom: "event" | "package" | "default";
   readonly desc: DescMessage;
 }
 
@@ -57,6 +73,8 @@ export interface ApplicationSnapshot {
   readonly consumers: readonly ConsumerSnapshot[];
   /** Subscription ids it retired on purpose (`retired_subscriptions`). */
   readonly retired: readonly string[];
+  /** Full names of the events it may publish. */
+  readonly publishes: readonly string[];
   readonly desc: DescService;
 }
 
@@ -69,6 +87,8 @@ export interface ContractSnapshot {
   readonly consumers: readonly ConsumerSnapshot[];
   /** Every message of the files, by full name. */
   readonly messages: ReadonlyMap<string, DescMessage>;
+  /** Package defaults by proto package; where files disagree, the first file's (codegen refuses the rest). */
+  readonly packageDefaults: ReadonlyMap<string, PackageDefaults>;
   /** Prepended to file names in locations, e.g. `proto/`. */
   readonly pathPrefix: string;
 }
@@ -89,18 +109,25 @@ function* walkMessages(messages: readonly DescMessage[]): Generator<DescMessage>
 export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): ContractSnapshot {
   const events = new Map<string, EventSnapshot>();
   const messages = new Map<string, DescMessage>();
+  const packageDefaults = packageDefaultsOf(files);
   for (const file of files) {
     for (const message of walkMessages(file.messages)) {
       messages.set(message.typeName, message);
       const options = getEventOptions(message);
       if (options !== undefined) {
+        const own = compatibilityMode(options.compatibility);
+        const inherited = packageDefaults.get(file.proto.package)?.compatibility;
         events.set(message.typeName, {
+          compatibility: own ?? inherited ?? DEFAULT_COMPATIBILITY,
+          compatibilityFrom:
+            own !== undefined ? "event" : inherited !== undefined ? "package" : "default",
           name: message.typeName,
           type: options.type === "" ? message.typeName : options.type,
           topic: options.topic,
           orderingKey: options.orderingKey,
           subject: options.subject,
           encoding: options.encoding === PayloadEncoding.JSON ? "json" : "binary",
+          maxBytes: options.maxBytes === 0 ? DEFAULT_MAX_EVENT_BYTES : options.maxBytes,
           desc: message,
         });
       }
@@ -134,6 +161,7 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
         serviceName: service.name,
         consumers,
         retired: [...options.retiredSubscriptions],
+        publishes: [...options.publishes],
         desc: service,
       });
     }
@@ -143,8 +171,14 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
     applications,
     consumers: applications.flatMap((a) => a.consumers),
     messages,
+    packageDefaults,
     pathPrefix,
   };
+}
+
+/** The applications that may publish an event (by message full name), by name. */
+export function producersOf(snapshot: ContractSnapshot, eventName: string): readonly string[] {
+  return snapshot.applications.filter((a) => a.publishes.includes(eventName)).map((a) => a.name);
 }
 
 /** The consumers of an event (by message full name). */
@@ -181,4 +215,42 @@ export function closureOf(root: DescMessage): {
   };
   visit(root);
   return { messages, enums };
+}
+
+/** The events, on any of the sides, whose payload contains a message or enum (by full name). */
+export function eventsReaching(snapshots: readonly ContractSnapshot[], typeName: string): string[] {
+  const out = new Set<string>();
+  for (const snapshot of snapshots) {
+    for (const event of snapshot.events.values()) {
+      const closure = closureOf(event.desc);
+      if (
+        closure.messages.some((m) => m.typeName === typeName) ||
+        closure.enums.some((e) => e.typeName === typeName)
+      ) {
+        out.add(event.name);
+      }
+    }
+  }
+  return [...out].sort();
+}
+
+/** The consumers, on any of the sides, of every event whose payload contains a message or enum: one per subscription. */
+export function consumersReaching(
+  snapshots: readonly ContractSnapshot[],
+  typeName: string,
+): Array<{ application: string; subscription: string; event: string }> {
+  const events = eventsReaching(snapshots, typeName);
+  const out = new Map<string, { application: string; subscription: string; event: string }>();
+  for (const snapshot of snapshots) {
+    for (const c of snapshot.consumers) {
+      if (events.includes(c.event)) {
+        out.set(c.subscription, {
+          application: c.application,
+          subscription: c.subscription,
+          event: c.event,
+        });
+      }
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.subscription < b.subscription ? -1 : 1));
 }

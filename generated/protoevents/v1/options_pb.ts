@@ -12,7 +12,7 @@
 
 import type { GenEnum, GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldOptions, MessageOptions, MethodOptions, ServiceOptions } from "@bufbuild/protobuf/wkt";
+import type { FieldOptions, FileOptions, MessageOptions, MethodOptions, ServiceOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -20,7 +20,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file protoevents/v1/options.proto.
  */
 export const file_protoevents_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Chxwcm90b2V2ZW50cy92MS9vcHRpb25zLnByb3RvEg5wcm90b2V2ZW50cy52MSLeAQoMRXZlbnRPcHRpb25zEg0KBXRvcGljGAEgASgJEhQKDG9yZGVyaW5nX2tleRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEjEKCGVuY29kaW5nGAQgASgOMh8ucHJvdG9ldmVudHMudjEuUGF5bG9hZEVuY29kaW5nEgwKBHR5cGUYBSABKAkSEQoJbWF4X2J5dGVzGAYgASgNEiYKGW1lc3NhZ2VfcmV0ZW50aW9uX3NlY29uZHMYByABKA1IAIgBAUIcChpfbWVzc2FnZV9yZXRlbnRpb25fc2Vjb25kcyJUChJBcHBsaWNhdGlvbk9wdGlvbnMSDAoEbmFtZRgBIAEoCRIRCglwdWJsaXNoZXMYAiADKAkSHQoVcmV0aXJlZF9zdWJzY3JpcHRpb25zGAMgAygJIpoEChNTdWJzY3JpcHRpb25PcHRpb25zEgwKBG5hbWUYASABKAkSIgoVbWF4X2RlbGl2ZXJ5X2F0dGVtcHRzGAIgASgFSACIAQESIQoUYWNrX2RlYWRsaW5lX3NlY29uZHMYAyABKAVIAYgBARIgChNtaW5fYmFja29mZl9zZWNvbmRzGAQgASgFSAKIAQESIAoTbWF4X2JhY2tvZmZfc2Vjb25kcxgFIAEoBUgDiAEBEg8KB29yZGVyZWQYBiABKAgSDgoGZmlsdGVyGAcgASgJEhgKC2RlYWRfbGV0dGVyGAggASgISASIAQESIAoTZXhwaXJhdGlvbl90dGxfZGF5cxgJIAEoDUgFiAEBEiYKGW1lc3NhZ2VfcmV0ZW50aW9uX3NlY29uZHMYCiABKA1IBogBARIdChVyZXRhaW5fYWNrZWRfbWVzc2FnZXMYCyABKAgSHQoVZXhhY3RseV9vbmNlX2RlbGl2ZXJ5GAwgASgIQhgKFl9tYXhfZGVsaXZlcnlfYXR0ZW1wdHNCFwoVX2Fja19kZWFkbGluZV9zZWNvbmRzQhYKFF9taW5fYmFja29mZl9zZWNvbmRzQhYKFF9tYXhfYmFja29mZl9zZWNvbmRzQg4KDF9kZWFkX2xldHRlckIWChRfZXhwaXJhdGlvbl90dGxfZGF5c0IcChpfbWVzc2FnZV9yZXRlbnRpb25fc2Vjb25kcyKAAgoKRmllbGRSdWxlcxIQCghyZXF1aXJlZBgBIAEoCBIUCgdtaW5fbGVuGAIgASgNSACIAQESFAoHbWF4X2xlbhgDIAEoDUgBiAEBEg8KB3BhdHRlcm4YBCABKAkSEAoDbWluGAUgASgDSAKIAQESEAoDbWF4GAYgASgDSAOIAQESFgoJbWluX2l0ZW1zGAcgASgNSASIAQESFgoJbWF4X2l0ZW1zGAggASgNSAWIAQESCwoDcGlpGAkgASgIQgoKCF9taW5fbGVuQgoKCF9tYXhfbGVuQgYKBF9taW5CBgoEX21heEIMCgpfbWluX2l0ZW1zQgwKCl9tYXhfaXRlbXMqawoPUGF5bG9hZEVuY29kaW5nEiAKHFBBWUxPQURfRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIbChdQQVlMT0FEX0VOQ09ESU5HX0JJTkFSWRABEhkKFVBBWUxPQURfRU5DT0RJTkdfSlNPThACOlUKBWV2ZW50Eh8uZ29vZ2xlLnByb3RvYnVmLk1lc3NhZ2VPcHRpb25zGNiUAyABKAsyHC5wcm90b2V2ZW50cy52MS5FdmVudE9wdGlvbnNSBWV2ZW50OmcKC2FwcGxpY2F0aW9uEh8uZ29vZ2xlLnByb3RvYnVmLlNlcnZpY2VPcHRpb25zGNmUAyABKAsyIi5wcm90b2V2ZW50cy52MS5BcHBsaWNhdGlvbk9wdGlvbnNSC2FwcGxpY2F0aW9uOmkKDHN1YnNjcmlwdGlvbhIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGNqUAyABKAsyIy5wcm90b2V2ZW50cy52MS5TdWJzY3JpcHRpb25PcHRpb25zUgxzdWJzY3JpcHRpb246UQoFcnVsZXMSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGNuUAyABKAsyGi5wcm90b2V2ZW50cy52MS5GaWVsZFJ1bGVzUgVydWxlc2IGcHJvdG8z", [file_google_protobuf_descriptor]);
+  fileDesc("Chxwcm90b2V2ZW50cy92MS9vcHRpb25zLnByb3RvEg5wcm90b2V2ZW50cy52MSKUAgoMRXZlbnRPcHRpb25zEg0KBXRvcGljGAEgASgJEhQKDG9yZGVyaW5nX2tleRgCIAEoCRIPCgdzdWJqZWN0GAMgASgJEjEKCGVuY29kaW5nGAQgASgOMh8ucHJvdG9ldmVudHMudjEuUGF5bG9hZEVuY29kaW5nEgwKBHR5cGUYBSABKAkSEQoJbWF4X2J5dGVzGAYgASgNEiYKGW1lc3NhZ2VfcmV0ZW50aW9uX3NlY29uZHMYByABKA1IAIgBARI0Cg1jb21wYXRpYmlsaXR5GAggASgOMh0ucHJvdG9ldmVudHMudjEuQ29tcGF0aWJpbGl0eUIcChpfbWVzc2FnZV9yZXRlbnRpb25fc2Vjb25kcyJIChBDb250cmFjdERlZmF1bHRzEjQKDWNvbXBhdGliaWxpdHkYASABKA4yHS5wcm90b2V2ZW50cy52MS5Db21wYXRpYmlsaXR5IlQKEkFwcGxpY2F0aW9uT3B0aW9ucxIMCgRuYW1lGAEgASgJEhEKCXB1Ymxpc2hlcxgCIAMoCRIdChVyZXRpcmVkX3N1YnNjcmlwdGlvbnMYAyADKAkimgQKE1N1YnNjcmlwdGlvbk9wdGlvbnMSDAoEbmFtZRgBIAEoCRIiChVtYXhfZGVsaXZlcnlfYXR0ZW1wdHMYAiABKAVIAIgBARIhChRhY2tfZGVhZGxpbmVfc2Vjb25kcxgDIAEoBUgBiAEBEiAKE21pbl9iYWNrb2ZmX3NlY29uZHMYBCABKAVIAogBARIgChNtYXhfYmFja29mZl9zZWNvbmRzGAUgASgFSAOIAQESDwoHb3JkZXJlZBgGIAEoCBIOCgZmaWx0ZXIYByABKAkSGAoLZGVhZF9sZXR0ZXIYCCABKAhIBIgBARIgChNleHBpcmF0aW9uX3R0bF9kYXlzGAkgASgNSAWIAQESJgoZbWVzc2FnZV9yZXRlbnRpb25fc2Vjb25kcxgKIAEoDUgGiAEBEh0KFXJldGFpbl9hY2tlZF9tZXNzYWdlcxgLIAEoCBIdChVleGFjdGx5X29uY2VfZGVsaXZlcnkYDCABKAhCGAoWX21heF9kZWxpdmVyeV9hdHRlbXB0c0IXChVfYWNrX2RlYWRsaW5lX3NlY29uZHNCFgoUX21pbl9iYWNrb2ZmX3NlY29uZHNCFgoUX21heF9iYWNrb2ZmX3NlY29uZHNCDgoMX2RlYWRfbGV0dGVyQhYKFF9leHBpcmF0aW9uX3R0bF9kYXlzQhwKGl9tZXNzYWdlX3JldGVudGlvbl9zZWNvbmRzIoACCgpGaWVsZFJ1bGVzEhAKCHJlcXVpcmVkGAEgASgIEhQKB21pbl9sZW4YAiABKA1IAIgBARIUCgdtYXhfbGVuGAMgASgNSAGIAQESDwoHcGF0dGVybhgEIAEoCRIQCgNtaW4YBSABKANIAogBARIQCgNtYXgYBiABKANIA4gBARIWCgltaW5faXRlbXMYByABKA1IBIgBARIWCgltYXhfaXRlbXMYCCABKA1IBYgBARILCgNwaWkYCSABKAhCCgoIX21pbl9sZW5CCgoIX21heF9sZW5CBgoEX21pbkIGCgRfbWF4QgwKCl9taW5faXRlbXNCDAoKX21heF9pdGVtcyprCg9QYXlsb2FkRW5jb2RpbmcSIAocUEFZTE9BRF9FTkNPRElOR19VTlNQRUNJRklFRBAAEhsKF1BBWUxPQURfRU5DT0RJTkdfQklOQVJZEAESGQoVUEFZTE9BRF9FTkNPRElOR19KU09OEAIq7QEKDUNvbXBhdGliaWxpdHkSHQoZQ09NUEFUSUJJTElUWV9VTlNQRUNJRklFRBAAEhoKFkNPTVBBVElCSUxJVFlfQkFDS1dBUkQQARIlCiFDT01QQVRJQklMSVRZX0JBQ0tXQVJEX1RSQU5TSVRJVkUQAhIZChVDT01QQVRJQklMSVRZX0ZPUldBUkQQAxIkCiBDT01QQVRJQklMSVRZX0ZPUldBUkRfVFJBTlNJVElWRRAEEhYKEkNPTVBBVElCSUxJVFlfRlVMTBAFEiEKHUNPTVBBVElCSUxJVFlfRlVMTF9UUkFOU0lUSVZFEAY6VQoFZXZlbnQSHy5nb29nbGUucHJvdG9idWYuTWVzc2FnZU9wdGlvbnMY2JQDIAEoCzIcLnByb3RvZXZlbnRzLnYxLkV2ZW50T3B0aW9uc1IFZXZlbnQ6ZwoLYXBwbGljYXRpb24SHy5nb29nbGUucHJvdG9idWYuU2VydmljZU9wdGlvbnMY2ZQDIAEoCzIiLnByb3RvZXZlbnRzLnYxLkFwcGxpY2F0aW9uT3B0aW9uc1ILYXBwbGljYXRpb246aQoMc3Vic2NyaXB0aW9uEh4uZ29vZ2xlLnByb3RvYnVmLk1ldGhvZE9wdGlvbnMY2pQDIAEoCzIjLnByb3RvZXZlbnRzLnYxLlN1YnNjcmlwdGlvbk9wdGlvbnNSDHN1YnNjcmlwdGlvbjpRCgVydWxlcxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY25QDIAEoCzIaLnByb3RvZXZlbnRzLnYxLkZpZWxkUnVsZXNSBXJ1bGVzOlwKCGRlZmF1bHRzEhwuZ29vZ2xlLnByb3RvYnVmLkZpbGVPcHRpb25zGNyUAyABKAsyIC5wcm90b2V2ZW50cy52MS5Db250cmFjdERlZmF1bHRzUghkZWZhdWx0c2IGcHJvdG8z", [file_google_protobuf_descriptor]);
 
 /**
  * Marks a message as an event.
@@ -99,6 +99,15 @@ export type EventOptions = Message<"protoevents.v1.EventOptions"> & {
    * @generated from field: optional uint32 message_retention_seconds = 7;
    */
   messageRetentionSeconds?: number | undefined;
+
+  /**
+   * Who may deploy first when this event's contract changes. Default: the
+   * package's `(protoevents.v1.defaults).compatibility`, else
+   * COMPATIBILITY_FULL_TRANSITIVE.
+   *
+   * @generated from field: protoevents.v1.Compatibility compatibility = 8;
+   */
+  compatibility: Compatibility;
 };
 
 /**
@@ -107,6 +116,30 @@ export type EventOptions = Message<"protoevents.v1.EventOptions"> & {
  */
 export const EventOptionsSchema: GenMessage<EventOptions> = /*@__PURE__*/
   messageDesc(file_protoevents_v1_options, 0);
+
+/**
+ * Defaults for every event of a proto package, set as a file option in any
+ * one of the package's files (files of one package that set it must agree):
+ *
+ *   option (protoevents.v1.defaults) = {compatibility: COMPATIBILITY_BACKWARD};
+ *
+ * @generated from message protoevents.v1.ContractDefaults
+ */
+export type ContractDefaults = Message<"protoevents.v1.ContractDefaults"> & {
+  /**
+   * The compatibility mode of the package's events that declare none.
+   *
+   * @generated from field: protoevents.v1.Compatibility compatibility = 1;
+   */
+  compatibility: Compatibility;
+};
+
+/**
+ * Describes the message protoevents.v1.ContractDefaults.
+ * Use `create(ContractDefaultsSchema)` to create a new message.
+ */
+export const ContractDefaultsSchema: GenMessage<ContractDefaults> = /*@__PURE__*/
+  messageDesc(file_protoevents_v1_options, 1);
 
 /**
  * Marks a service as a protoevents application: a deployable unit that
@@ -162,7 +195,7 @@ export type ApplicationOptions = Message<"protoevents.v1.ApplicationOptions"> & 
  * Use `create(ApplicationOptionsSchema)` to create a new message.
  */
 export const ApplicationOptionsSchema: GenMessage<ApplicationOptions> = /*@__PURE__*/
-  messageDesc(file_protoevents_v1_options, 1);
+  messageDesc(file_protoevents_v1_options, 2);
 
 /**
  * The Pub/Sub subscription behind one consumer rpc. Every field has a default,
@@ -280,7 +313,7 @@ export type SubscriptionOptions = Message<"protoevents.v1.SubscriptionOptions"> 
  * Use `create(SubscriptionOptionsSchema)` to create a new message.
  */
 export const SubscriptionOptionsSchema: GenMessage<SubscriptionOptions> = /*@__PURE__*/
-  messageDesc(file_protoevents_v1_options, 2);
+  messageDesc(file_protoevents_v1_options, 3);
 
 /**
  * Validation rules for a field, enforced by generated code on publish and on
@@ -364,7 +397,7 @@ export type FieldRules = Message<"protoevents.v1.FieldRules"> & {
  * Use `create(FieldRulesSchema)` to create a new message.
  */
 export const FieldRulesSchema: GenMessage<FieldRules> = /*@__PURE__*/
-  messageDesc(file_protoevents_v1_options, 3);
+  messageDesc(file_protoevents_v1_options, 4);
 
 /**
  * How an event's payload is written into the Pub/Sub message `data`.
@@ -401,6 +434,83 @@ export const PayloadEncodingSchema: GenEnum<PayloadEncoding> = /*@__PURE__*/
   enumDesc(file_protoevents_v1_options, 0);
 
 /**
+ * Who may deploy first when an event's contract changes, named as Schema
+ * Registry users know the modes. The gate (`protoevents check`) checks every
+ * event-level rule in the direction(s) a mode demands:
+ *
+ * - backward: today's consumers read the events a release's producers
+ *   published (consumers deploy first);
+ * - forward: a release's consumers read the events today's producers
+ *   publish (producers deploy first).
+ *
+ * A `_TRANSITIVE` mode checks against every release in `releases/`, the
+ * others against the newest only (buf's wire rules on the event's messages
+ * included). Subscription rules hold against every release in every mode.
+ *
+ * @generated from enum protoevents.v1.Compatibility
+ */
+export enum Compatibility {
+  /**
+   * The package's default (`(protoevents.v1.defaults).compatibility`), else
+   * COMPATIBILITY_FULL_TRANSITIVE.
+   *
+   * @generated from enum value: COMPATIBILITY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Consumers deploy first: today's consumers must accept what the newest
+   * release's producers publish.
+   *
+   * @generated from enum value: COMPATIBILITY_BACKWARD = 1;
+   */
+  BACKWARD = 1,
+
+  /**
+   * COMPATIBILITY_BACKWARD against every release.
+   *
+   * @generated from enum value: COMPATIBILITY_BACKWARD_TRANSITIVE = 2;
+   */
+  BACKWARD_TRANSITIVE = 2,
+
+  /**
+   * Producers deploy first: the newest release's consumers must accept what
+   * today's producers publish.
+   *
+   * @generated from enum value: COMPATIBILITY_FORWARD = 3;
+   */
+  FORWARD = 3,
+
+  /**
+   * COMPATIBILITY_FORWARD against every release.
+   *
+   * @generated from enum value: COMPATIBILITY_FORWARD_TRANSITIVE = 4;
+   */
+  FORWARD_TRANSITIVE = 4,
+
+  /**
+   * Any order: both directions against the newest release.
+   *
+   * @generated from enum value: COMPATIBILITY_FULL = 5;
+   */
+  FULL = 5,
+
+  /**
+   * Any order, against every release: the default, because services deploy
+   * independently, roll back, and replay dead letters days later.
+   *
+   * @generated from enum value: COMPATIBILITY_FULL_TRANSITIVE = 6;
+   */
+  FULL_TRANSITIVE = 6,
+}
+
+/**
+ * Describes the enum protoevents.v1.Compatibility.
+ */
+export const CompatibilitySchema: GenEnum<Compatibility> = /*@__PURE__*/
+  enumDesc(file_protoevents_v1_options, 1);
+
+/**
  * Marks a message as an event. See EventOptions.
  *
  * @generated from extension: protoevents.v1.EventOptions event = 51800;
@@ -431,4 +541,12 @@ export const subscription: GenExtension<MethodOptions, SubscriptionOptions> = /*
  */
 export const rules: GenExtension<FieldOptions, FieldRules> = /*@__PURE__*/
   extDesc(file_protoevents_v1_options, 3);
+
+/**
+ * Defaults for the events of the file's package. See ContractDefaults.
+ *
+ * @generated from extension: protoevents.v1.ContractDefaults defaults = 51804;
+ */
+export const defaults: GenExtension<FileOptions, ContractDefaults> = /*@__PURE__*/
+  extDesc(file_protoevents_v1_options, 4);
 
