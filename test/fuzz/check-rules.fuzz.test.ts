@@ -171,7 +171,7 @@ describe("checkRules, the gate's reading of field rules", () => {
           expect(read, contract.type).toEqual(generated);
         },
       ),
-      fuzzOptions(1000),
+      fuzzOptions(300),
     );
   });
 
