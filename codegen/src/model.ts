@@ -16,6 +16,7 @@ import {
 import { DescriptorProtoSchema, FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { DEFAULT_MAX_EVENT_BYTES, PUBSUB_MAX_MESSAGE_BYTES } from "@protoevents/runtime/defaults";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
+import { kebab, subscriptionFilter, subscriptionId } from "./derive.js";
 import { ContractDefaultsSchema, PayloadEncoding } from "./gen/protoevents/v1/options_pb.js";
 import {
   formatLocation,
@@ -155,13 +156,7 @@ function scalarOf(field: DescField): ScalarType | undefined {
 }
 
 /** `kebab-case` of an rpc or message name. */
-export function kebab(name: string): string {
-  return name
-    .replace(/([a-z0-9])([A-Z])/g, "$1-$2")
-    .replace(/([A-Z])([A-Z][a-z])/g, "$1-$2")
-    .replace(/_/g, "-")
-    .toLowerCase();
-}
+export { kebab } from "./derive.js";
 
 /** "a string field", "an int32 field", … */
 function aKind(field: DescField): string {
@@ -599,7 +594,7 @@ export function buildModel(
             location: subAt(6),
           });
         }
-        const name = sub.name === "" ? `${options.name}.${kebab(method.name)}` : sub.name;
+        const name = subscriptionId(options.name, method.name, sub.name);
         if (
           !RESOURCE_ID.test(name) ||
           name.startsWith("goog") ||
@@ -628,13 +623,7 @@ export function buildModel(
         const siblings = (byTopic.get(event.topic) ?? [])
           .filter((other) => other !== event)
           .map((other) => other.type);
-        const typeFilter = siblings.length > 0 ? `attributes."ce-type" = "${event.type}"` : "";
-        const filter =
-          sub.filter === ""
-            ? typeFilter
-            : typeFilter === ""
-              ? sub.filter
-              : `(${sub.filter}) AND ${typeFilter}`;
+        const filter = subscriptionFilter(sub.filter, event.type, siblings.length > 0);
         subscriptions.push({
           method,
           application: options.name,

@@ -264,6 +264,29 @@ describe("compareContracts", () => {
     expect(await compare(contract({}), contract({ event: event(1_048_576) }))).toEqual([]);
   });
 
+  it("should report subscription-filter-changed when another event joins or leaves the topic of a consumed event", async () => {
+    const sibling =
+      'message ItemRemoved {\n  option (protoevents.v1.event) = { topic: "shop.item-added" };\n  string cart_id = 1;\n}';
+    const joined = await compare(contract({}), contract({ extra: sibling }));
+    expect(joined.map((f) => [f.rule, f.direction, formatLocation(f.location)])).toEqual([
+      [CompatRule.subscriptionFilterChanged, undefined, "proto/shop/v1/shop.proto:23:3"],
+    ]);
+    expect(joined[0]?.message).toContain(
+      `would be provisioned with the filter "attributes.\\"ce-type\\" = \\"shop.v1.ItemAdded\\"" instead of "": another event now shares topic "shop.item-added"`,
+    );
+    expect(joined[0]?.fix).toContain("publish the new event on a topic of its own");
+    const left = await compare(contract({ extra: sibling }), contract({}));
+    expect(left.map((f) => f.rule)).toEqual([CompatRule.subscriptionFilterChanged]);
+    expect(left[0]?.message).toContain("no longer shares topic");
+    // A sibling on another topic changes no filter.
+    expect(
+      await compare(
+        contract({}),
+        contract({ extra: sibling.replace("shop.item-added", "shop.items-removed") }),
+      ),
+    ).toEqual([]);
+  });
+
   it("should name the producers and mark event options both ways and subscription rules mode-free", async () => {
     const findings = await compare(
       contract({ app: 'name: "stock" publishes: ["shop.v1.ItemAdded"]' }),

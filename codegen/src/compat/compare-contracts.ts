@@ -646,6 +646,19 @@ function compareSubscriptions(sides: Sides, findings: CompatFinding[]): void {
         location: now.filter === "" ? locate(now.desc, [], prefix) : subscriptionOption("filter"),
         ...concerned,
       });
+    } else if (now.effectiveFilter !== old.effectiveFilter) {
+      // The contract's filter is the same, but the ce-type clause a shared topic adds came or went.
+      const topic = after.events.get(now.event)?.topic ?? "";
+      const joined = now.effectiveFilter.includes('attributes."ce-type"');
+      findings.push({
+        rule: CompatRule.subscriptionFilterChanged,
+        message: `subscription ${now.subscription} (rpc ${rpc}) would be provisioned with the filter ${JSON.stringify(now.effectiveFilter)} instead of ${JSON.stringify(old.effectiveFilter)}: ${joined ? `another event now shares topic "${topic}" with ${now.event}, so its subscriptions must filter on ce-type` : `${now.event} no longer shares topic "${topic}" with another event, so the ce-type clause goes`}; Pub/Sub cannot change a subscription's filter`,
+        fix: joined
+          ? `publish the new event on a topic of its own (subscriptions filter on ce-type only where events share a topic); or, to share the topic, ${MIGRATE}`
+          : `keep the other event on topic "${topic}" until this subscription is migrated: ${MIGRATE}`,
+        location: locate(now.desc, [], prefix),
+        ...concerned,
+      });
     }
     if (now.ordered !== old.ordered) {
       findings.push({

@@ -9,8 +9,8 @@
  */
 import type { DescEnum, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
 import { DEFAULT_MAX_EVENT_BYTES } from "@protoevents/runtime/defaults";
+import { subscriptionFilter, subscriptionId } from "../derive.js";
 import { PayloadEncoding } from "../gen/protoevents/v1/options_pb.js";
-import { kebab } from "../model.js";
 import {
   type CompatibilityMode,
   compatibilityMode,
@@ -58,6 +58,8 @@ export interface ConsumerSnapshot {
   readonly deadLetter: boolean;
   /** The contract's own filter (without the ce-type clause a shared topic adds). */
   readonly filter: string;
+  /** The filter provisioning gives the subscription: the own filter and, on a shared topic, the ce-type clause. */
+  readonly effectiveFilter: string;
   readonly ordered: boolean;
   /** Whether the subscription id is derived from the rpc name (no `name` option). */
   readonly derivedName: boolean;
@@ -146,10 +148,15 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
           application: options.name,
           service: service.typeName,
           rpc: method.name,
-          subscription: sub.name === "" ? `${options.name}.${kebab(method.name)}` : sub.name,
+          subscription: subscriptionId(options.name, method.name, sub.name),
           event: method.input.typeName,
           deadLetter: sub.deadLetter ?? true,
           filter: sub.filter,
+          effectiveFilter: subscriptionFilter(
+            sub.filter,
+            events.get(method.input.typeName)?.type ?? method.input.typeName,
+            topicShared(events, method.input.typeName),
+          ),
           ordered: sub.ordered,
           derivedName: sub.name === "",
           desc: method,
@@ -253,4 +260,18 @@ export function consumersReaching(
     }
   }
   return [...out.values()].sort((a, b) => (a.subscription < b.subscription ? -1 : 1));
+}
+
+/** Whether another event is published on the topic of an event (by message full name). */
+function topicShared(events: ReadonlyMap<string, EventSnapshot>, eventName: string): boolean {
+  const event = events.get(eventName);
+  if (event === undefined) {
+    return false;
+  }
+  for (const other of events.values()) {
+    if (other.name !== eventName && other.topic === event.topic) {
+      return true;
+    }
+  }
+  return false;
 }
