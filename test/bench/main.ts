@@ -25,7 +25,13 @@
  *   validate-adversarial / pattern-linear-adversarial
  *                     what one crafted value costs a validator (see validation.ts)
  *
- * Options: --messages N (default 20000), --rounds N (default 9), --only name.
+ * Every paired benchmark runs --rounds rounds, then more (up to
+ * --max-rounds) while its ratios' interquartile spread exceeds ±10 %; a
+ * figure still that noisy is flagged ⚠ in the table. Each result records
+ * the machine's load average around it.
+ *
+ * Options: --messages N (default 20000), --rounds N (default 9),
+ * --max-rounds N (default 3 × rounds), --only name.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -35,6 +41,7 @@ import { parseArgs } from "node:util";
 import { create, fromBinary, type MessageShape, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Message, PubSub } from "@google-cloud/pubsub";
+import { Bench, type Task } from "tinybench";
 import { PaymentServiceSubscriptions } from "../../generated/checkout/v1/applications_pe.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js";
@@ -49,7 +56,16 @@ import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import { createStore } from "../../runtime/src/store/index.js";
 import type { InboxStore } from "../../runtime/src/store/store.js";
 import { benchCodegen } from "./codegen.js";
-import { type BenchResult, formatTable, summarise, writeResults } from "./report.js";
+import {
+  type BenchResult,
+  currentLoad,
+  formatTable,
+  median,
+  pairedRounds,
+  summarise,
+  withLoad,
+  writeResults,
+} from "./report.js";
 import { benchSaga } from "./saga.js";
 import { benchValidation } from "./validation.js";
 
@@ -57,12 +73,19 @@ const { values: args } = parseArgs({
   options: {
     messages: { type: "string", default: "20000" },
     rounds: { type: "string", default: "9" },
+    "max-rounds": { type: "string" },
     only: { type: "string" },
     out: { type: "string", default: "bench-results/latest.json" },
   },
 });
 const MESSAGES = Number.parseInt(args.messages, 10);
 const ROUNDS = Number.parseInt(args.rounds, 10);
+const MAX_ROUNDS = Math.max(
+  ROUNDS,
+  args["max-rounds"] === undefined ? ROUNDS * 3 : Number.parseInt(args["max-rounds"], 10),
+);
+/** Rounds of a paired benchmark: at least ROUNDS, up to MAX_ROUNDS while noisy. */
+const rounds = (better: "higher" | "lower") => ({ min: ROUNDS, max: MAX_ROUNDS, better });
 /** Streams per subscription on both sides of the subscribe benchmark. */
 const MAX_STREAMS = 4;
 /** The PostgreSQL of the development and CI machines. */
@@ -183,7 +206,7 @@ async function benchPublish(
   await protoevents();
   baseline.length = 0;
   measured.length = 0;
-  for (let round = 0; round < ROUNDS; round++) {
+  await pairedRounds(rounds("higher"), measured, baseline, async (round) => {
     if (round % 2 === 0) {
       await protoevents();
       await raw();
@@ -191,7 +214,7 @@ async function benchPublish(
       await raw();
       await protoevents();
     }
-  }
+  });
   return summarise(
     variant === "ordered" ? "publish-ordered" : "publish",
     "msg/s",
@@ -203,13 +226,13 @@ async function benchPublish(
 }
 
 /**
- * CPU per message of preparing a publish, without I/O. Measured in many short
- * chunks, alternating sides, and summarised by the median: a GC pause lands
- * in a few chunks and does not move the median.
+ * CPU per message of preparing a publish, without I/O, measured with
+ * tinybench: each round runs both sides as tasks for a fixed time (warm-up
+ * first), in alternating order, and takes the median of each task's samples,
+ * so a GC pause moves a few samples, not the figure.
  */
-function benchPublishOverhead(): BenchResult {
-  const CHUNK = 1000;
-  const CHUNKS = Math.max(50, Math.round((MESSAGES / CHUNK) * ROUNDS * 2));
+async function benchPublishOverhead(): Promise<BenchResult> {
+  const CHUNK = 100;
   const events = orders(CHUNK);
   // The strictest baseline: encoding only, one attributes object for all.
   const attributes = encodeEvent(
@@ -221,7 +244,6 @@ function benchPublishOverhead(): BenchResult {
   ).attributes;
   let sink = 0;
   const protoevents = () => {
-    const start = process.hrtime.bigint();
     for (const event of events) {
       // What EventPublisher.publish does before handing the message to the client.
       if (OrderPlacedEvent.validate(event).length > 0) {
@@ -229,10 +251,8 @@ function benchPublishOverhead(): BenchResult {
       }
       sink += encodeEvent(OrderPlacedEvent, event, { source: "order" }).data.length;
     }
-    return Number(process.hrtime.bigint() - start) / 1e3 / CHUNK;
   };
   const raw = () => {
-    const start = process.hrtime.bigint();
     for (const event of events) {
       const bytes = toBinary(OrderPlacedSchema, event);
       const message = {
@@ -242,23 +262,27 @@ function benchPublishOverhead(): BenchResult {
       };
       sink += message.data.length;
     }
-    return Number(process.hrtime.bigint() - start) / 1e3 / CHUNK;
   };
   const measured: number[] = [];
   const baseline: number[] = [];
-  for (let warm = 0; warm < 20; warm++) {
-    protoevents();
-    raw();
-  }
-  for (let chunk = 0; chunk < CHUNKS; chunk++) {
-    if (chunk % 2 === 0) {
-      measured.push(protoevents());
-      baseline.push(raw());
-    } else {
-      baseline.push(raw());
-      measured.push(protoevents());
+  /** µs per message: the median sample of a task, over the messages of one call. */
+  const perMessage = (task: Task | undefined) => {
+    const samples = task?.result?.samples ?? [];
+    if (samples.length === 0) {
+      throw new Error(`tinybench took no sample of ${task?.name}: ${task?.result?.error}`);
     }
-  }
+    return (median(samples) * 1000) / CHUNK;
+  };
+  const rounds_ = await pairedRounds(rounds("lower"), measured, baseline, async (round) => {
+    const bench = new Bench({ time: 200, warmupTime: 50 });
+    const order = round % 2 === 0 ? ["protoevents", "raw"] : ["raw", "protoevents"];
+    for (const name of order) {
+      bench.add(name, name === "protoevents" ? protoevents : raw);
+    }
+    await bench.run();
+    measured.push(perMessage(bench.getTask("protoevents")));
+    baseline.push(perMessage(bench.getTask("raw")));
+  });
   if (sink === 0) {
     throw new Error("unreachable");
   }
@@ -266,7 +290,7 @@ function benchPublishOverhead(): BenchResult {
   const own = result.value - result.baseline;
   return {
     ...result,
-    note: `the producer's own cost: ${own.toFixed(3)} µs per message (validate, UUIDv7, ce-time, attributes) on top of encoding; ${CHUNKS} chunks of ${CHUNK}`,
+    note: `the producer's own cost: ${own.toFixed(3)} µs per message (validate, UUIDv7, ce-time, attributes) on top of encoding; tinybench, 200 ms per side and round, ${rounds_} rounds, ${CHUNK} messages per call`,
   };
 }
 
@@ -286,7 +310,7 @@ async function benchSubscribe(
   const baseline: number[] = [];
   const flowControl = { maxMessages: 1000, allowExcessMessages: false };
   const template = PaymentServiceSubscriptions.chargeOrder;
-  for (let round = 0; round < ROUNDS; round++) {
+  await pairedRounds(rounds("higher"), measured, baseline, async (round) => {
     const topicName = `bench.${name}-${round}`;
     const [topic] = await pubsub.createTopic(topicName);
     const ours = `bench.${name}-protoevents-${round}`;
@@ -365,7 +389,7 @@ async function benchSubscribe(
     await pubsub.subscription(ours).delete();
     await pubsub.subscription(theirs).delete();
     await topic.delete();
-  }
+  });
   return summarise(
     name,
     "msg/s",
@@ -390,7 +414,7 @@ async function benchOutboxRelay(pubsub: PubSub): Promise<BenchResult> {
   const baseline: number[] = [];
   const dir = await mkdtemp(join(tmpdir(), "protoevents-bench-"));
   try {
-    for (let round = 0; round < ROUNDS; round++) {
+    await pairedRounds(rounds("higher"), measured, baseline, async (round) => {
       const topicName = `bench.relay-${round}`;
       await pubsub.createTopic(topicName);
       const contract = { ...OrderPlacedEvent, topic: topicName };
@@ -439,7 +463,7 @@ async function benchOutboxRelay(pubsub: PubSub): Promise<BenchResult> {
       }
       await store.close();
       await pubsub.topic(topicName).delete();
-    }
+    });
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -458,15 +482,25 @@ let decodedBytes = 0;
 async function main(): Promise<void> {
   const wanted = (name: string) => args.only === undefined || args.only === name;
   const results: BenchResult[] = [];
+  /** Run benchmarks and keep their results, with the machine's load while they ran. */
+  const add = async (work: () => Promise<BenchResult | BenchResult[]> | BenchResult[]) => {
+    const before = currentLoad();
+    const done = await work();
+    results.push(...(Array.isArray(done) ? done : [done]).map((r) => withLoad(r, before)));
+  };
   if (wanted("publish-overhead")) {
-    results.push(benchPublishOverhead());
+    await add(() => benchPublishOverhead());
   }
   if (
     wanted("validation") ||
     wanted("validate-adversarial") ||
     wanted("pattern-linear-adversarial")
   ) {
-    results.push(...benchValidation(ROUNDS).filter((r) => wanted("validation") || wanted(r.name)));
+    await add(async () =>
+      (await benchValidation(ROUNDS, MAX_ROUNDS)).filter(
+        (r) => wanted("validation") || wanted(r.name),
+      ),
+    );
   }
   if (
     wanted("codegen-10") ||
@@ -474,7 +508,7 @@ async function main(): Promise<void> {
     wanted("codegen-1000") ||
     wanted("codegen")
   ) {
-    results.push(...(await benchCodegen(Math.min(ROUNDS, 5))));
+    await add(() => benchCodegen(Math.min(ROUNDS, 5)));
   }
   const needsEmulator = [
     "publish",
@@ -497,7 +531,7 @@ async function main(): Promise<void> {
             projectId: `bench-publish-${variant}`,
             emulatorHost: emulator.endpoint,
           });
-          results.push(await benchPublish(pubsub, variant));
+          await add(() => benchPublish(pubsub, variant));
           await pubsub.close();
         }
       }
@@ -506,7 +540,7 @@ async function main(): Promise<void> {
           projectId: "bench-subscribe",
           emulatorHost: emulator.endpoint,
         });
-        results.push(await benchSubscribe(pubsub, "subscribe", undefined));
+        await add(() => benchSubscribe(pubsub, "subscribe", undefined));
         await pubsub.close();
       }
       if (wanted("subscribe-inbox-sqlite")) {
@@ -516,7 +550,7 @@ async function main(): Promise<void> {
           projectId: "bench-inbox-sqlite",
           emulatorHost: emulator.endpoint,
         });
-        results.push(await benchSubscribe(pubsub, "subscribe-inbox-sqlite", store));
+        await add(() => benchSubscribe(pubsub, "subscribe-inbox-sqlite", store));
         await pubsub.close();
         await store.close();
         await rm(dir, { recursive: true, force: true });
@@ -534,7 +568,7 @@ async function main(): Promise<void> {
           emulatorHost: emulator.endpoint,
         });
         try {
-          results.push(await benchSubscribe(pubsub, "subscribe-inbox-postgres", store));
+          await add(() => benchSubscribe(pubsub, "subscribe-inbox-postgres", store));
         } finally {
           await pubsub.close();
           await store.db.schema.dropSchema(schema).ifExists().cascade().execute();
@@ -542,12 +576,13 @@ async function main(): Promise<void> {
         }
       }
       if (wanted("saga-throughput") || wanted("saga-latency")) {
-        const saga = await benchSaga(emulator.endpoint, Math.min(ROUNDS, 5));
-        results.push(...saga.filter((r) => wanted(r.name)));
+        await add(async () =>
+          (await benchSaga(emulator.endpoint, Math.min(ROUNDS, 5))).filter((r) => wanted(r.name)),
+        );
       }
       if (wanted("outbox-relay")) {
         const pubsub = createPubSub({ projectId: "bench-relay", emulatorHost: emulator.endpoint });
-        results.push(await benchOutboxRelay(pubsub));
+        await add(() => benchOutboxRelay(pubsub));
         await pubsub.close();
       }
     } finally {

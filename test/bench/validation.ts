@@ -19,7 +19,7 @@ import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js
 import { linearPattern } from "../../runtime/src/pattern.js";
 import { codePointLength } from "../../runtime/src/text.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { type BenchResult, summarise } from "./report.js";
+import { type BenchResult, pairedRounds, summarise } from "./report.js";
 
 const LENGTH = 20_000;
 const EMAIL_PATTERN = "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$";
@@ -39,33 +39,40 @@ function time(work: () => boolean, calls: number): number {
 /** Calls per round of the fast side: one call takes well under a millisecond, below the timer's noise. */
 const FAST_CALLS = 200;
 
-function alternate(
+async function alternate(
   rounds: number,
+  maxRounds: number,
   ours: () => boolean,
   theirs: () => boolean,
-): { measured: number[]; baseline: number[] } {
+): Promise<{ measured: number[]; baseline: number[] }> {
   time(ours, FAST_CALLS);
   time(theirs, 1);
   const measured: number[] = [];
   const baseline: number[] = [];
-  for (let round = 0; round < rounds; round++) {
-    if (round % 2 === 0) {
-      measured.push(time(ours, FAST_CALLS));
-      baseline.push(time(theirs, 1));
-    } else {
-      baseline.push(time(theirs, 1));
-      measured.push(time(ours, FAST_CALLS));
-    }
-  }
+  await pairedRounds(
+    { min: rounds, max: maxRounds, better: "lower" },
+    measured,
+    baseline,
+    (round) => {
+      if (round % 2 === 0) {
+        measured.push(time(ours, FAST_CALLS));
+        baseline.push(time(theirs, 1));
+      } else {
+        baseline.push(time(theirs, 1));
+        measured.push(time(ours, FAST_CALLS));
+      }
+    },
+  );
   return { measured, baseline };
 }
 
-export function benchValidation(rounds: number): BenchResult[] {
+export async function benchValidation(rounds: number, maxRounds: number): Promise<BenchResult[]> {
   const email = `a@${".".repeat(LENGTH)} `;
   const order = create(OrderPlacedSchema, { ...validOrderPlaced(), customerEmail: email });
   const written = new RegExp(EMAIL_PATTERN, "u");
-  const validate = alternate(
+  const validate = await alternate(
     rounds,
+    maxRounds,
     () => OrderPlacedEvent.validate(order).length === 1,
     // The validator before: the length rule, then the pattern regardless.
     () => codePointLength(email) > EMAIL_MAX_LEN === !written.test(email),
@@ -79,8 +86,9 @@ export function benchValidation(rounds: number): BenchResult[] {
   const linear = linearPattern(plan.source);
   const backtracking = new RegExp(pattern, "u");
   const commas = `${",".repeat(LENGTH)}\n`;
-  const match = alternate(
+  const match = await alternate(
     rounds,
+    maxRounds,
     () => !linear.test(commas),
     () => !backtracking.test(commas),
   );
