@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { rmSync } from "node:fs";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -101,15 +103,63 @@ export async function declareModes(dir: string, modes: CaseModes): Promise<void>
   await writeFile(path, text);
 }
 
+/** Every file below a directory, path and content, in a stable order. */
+async function contentKey(dir: string): Promise<string> {
+  const hash = createHash("sha256");
+  const entries = (await readdir(dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+  for (const file of entries) {
+    hash.update(`${file.slice(dir.length)}\u0000`);
+    hash.update(await readFile(file));
+  }
+  return hash.digest("hex");
+}
+
+/** Where releases of identical "before" contracts are kept for the cases that share them. */
+let releaseCache: string | undefined;
+const releasedBefores = new Map<string, Promise<string>>();
+process.once("exit", () => {
+  if (releaseCache !== undefined) {
+    rmSync(releaseCache, { recursive: true, force: true });
+  }
+});
+
+/**
+ * Record `before` as release 0.1.0 of a workspace. Every case's "before" is
+ * the same shop, and a release of the same contracts is byte-identical
+ * (release.test.ts proves it), so it is made with the real `protoevents
+ * release` once per content and buf.yaml and copied into the other cases.
+ */
+async function releaseBefore(ws: Workspace, before: string, bufYaml: string): Promise<void> {
+  const key = `${await contentKey(before)}:${createHash("sha256").update(bufYaml).digest("hex")}`;
+  let made = releasedBefores.get(key);
+  if (made === undefined) {
+    made = (async () => {
+      await ws.contracts(before);
+      await ws.release("0.1.0");
+      releaseCache ??= await mkdtemp(join(tmpdir(), "protoevents-compat-releases-"));
+      const kept = join(releaseCache, key.slice(0, 16));
+      await cp(join(ws.dir, "releases"), kept, { recursive: true });
+      return kept;
+    })();
+    releasedBefores.set(key, made);
+    await made;
+    return;
+  }
+  await cp(await made, join(ws.dir, "releases"), { recursive: true });
+}
+
 /** Record a case's "before" as release 0.1.0, put its "after" in place (with modes, if given) and run the gate. */
 export async function gateCase(
   name: string,
   options: { readonly bufYaml?: string; readonly modes?: CaseModes } = {},
 ): Promise<CheckReport> {
-  const ws = await workspace(options.bufYaml);
+  const bufYaml = options.bufYaml ?? FIXTURE_BUF_YAML;
+  const ws = await workspace(bufYaml);
   try {
-    await ws.contracts(join(fixtures, name, "before"));
-    await ws.release("0.1.0");
+    await releaseBefore(ws, join(fixtures, name, "before"), bufYaml);
     await ws.contracts(join(fixtures, name, "after"));
     if (options.modes !== undefined) {
       await declareModes(ws.dir, options.modes);
