@@ -8,7 +8,6 @@
  * prints an import line or a relative path of its own.
  */
 import { type DescField, type DescFile, type DescMessage, ScalarType } from "@bufbuild/protobuf";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import {
   type GeneratedFile,
   getComments,
@@ -24,6 +23,7 @@ import {
 } from "./model.js";
 import type { FieldRules } from "./options.js";
 import { planPattern } from "./pattern.js";
+import { is64, isExplicitScalar } from "./scalars.js";
 
 /** Options of the emitter that come from plugin parameters. */
 export interface EmitOptions {
@@ -41,14 +41,6 @@ export interface Analysis {
   readonly validated: ReadonlySet<DescMessage>;
   readonly withInput: ReadonlySet<DescMessage>;
   readonly withValid: ReadonlySet<DescMessage>;
-}
-
-function isExplicitScalar(field: DescField): boolean {
-  return (
-    (field.fieldKind === "scalar" || field.fieldKind === "enum") &&
-    field.oneof === undefined &&
-    field.presence === FeatureSet_FieldPresence.EXPLICIT
-  );
 }
 
 /** Whether a rule set checks anything (pii alone does not). */
@@ -160,17 +152,6 @@ function leadingComment(desc: Parameters<typeof getComments>[0]): string {
 /** Whether 64-bit integers of the field are strings in TS (`jstype = JS_STRING`). */
 function longAsString(field: DescField): boolean {
   return "longAsString" in field && field.longAsString;
-}
-
-function is64(field: DescField): boolean {
-  const s = field.scalar;
-  return (
-    s === ScalarType.INT64 ||
-    s === ScalarType.UINT64 ||
-    s === ScalarType.SINT64 ||
-    s === ScalarType.FIXED64 ||
-    s === ScalarType.SFIXED64
-  );
 }
 
 /** Printer for one generated file. */

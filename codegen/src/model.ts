@@ -28,10 +28,9 @@ import {
   type SourceLocation,
 } from "./location.js";
 import {
-  compatibilityMode,
   type FieldRules,
+  fileCompatibility,
   getApplicationOptions,
-  getContractDefaults,
   getEventOptions,
   getFieldRules,
   getSubscriptionOptions,
@@ -39,6 +38,7 @@ import {
   packageDefaultsOf,
 } from "./options.js";
 import { planPattern } from "./pattern.js";
+import { scalarOf } from "./scalars.js";
 
 /** One reason a contract cannot work. */
 export interface Finding {
@@ -145,15 +145,6 @@ const numberScalars: ReadonlySet<ScalarType> = new Set([
 ]);
 
 /** The scalar type of a singular scalar field or of a list's items; undefined otherwise. */
-function scalarOf(field: DescField): ScalarType | undefined {
-  if (field.fieldKind === "scalar") {
-    return field.scalar;
-  }
-  if (field.fieldKind === "list" && field.listKind === "scalar") {
-    return field.scalar;
-  }
-  return undefined;
-}
 
 /** `kebab-case` of an rpc or message name. */
 export { kebab } from "./derive.js";
@@ -270,8 +261,7 @@ export function buildModel(
   // Package defaults: every file of a package that sets a mode sets the same one.
   const defaults = packageDefaultsOf(allFiles);
   for (const file of files) {
-    const declared = getContractDefaults(file);
-    const mode = declared === undefined ? undefined : compatibilityMode(declared.compatibility);
+    const mode = fileCompatibility(file);
     const first = defaults.get(file.proto.package);
     if (mode !== undefined && first !== undefined && first.compatibility !== mode) {
       findings.push({

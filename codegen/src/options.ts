@@ -160,6 +160,12 @@ export function getContractDefaults(file: DescFile): ContractDefaults | undefine
   return hasOption(file, ext) ? getOption(file, ext) : undefined;
 }
 
+/** The compatibility mode a file sets for its package, or undefined. */
+export function fileCompatibility(file: DescFile): CompatibilityMode | undefined {
+  const declared = getContractDefaults(file);
+  return declared === undefined ? undefined : compatibilityMode(declared.compatibility);
+}
+
 /** A compatibility mode as Schema Registry names it. */
 export type CompatibilityMode =
   | "BACKWARD"
@@ -212,8 +218,7 @@ export interface PackageDefaults {
 export function packageDefaultsOf(files: readonly DescFile[]): Map<string, PackageDefaults> {
   const out = new Map<string, PackageDefaults>();
   for (const file of files) {
-    const declared = getContractDefaults(file);
-    const mode = declared === undefined ? undefined : compatibilityMode(declared.compatibility);
+    const mode = fileCompatibility(file);
     if (mode !== undefined && !out.has(file.proto.package)) {
       out.set(file.proto.package, { compatibility: mode, file });
     }

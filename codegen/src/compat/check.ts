@@ -34,7 +34,7 @@ import {
   type ContractSnapshot,
   consumersReaching,
   eventsReaching,
-  producersOf,
+  producersAcross,
   snapshotContracts,
 } from "./contract-snapshot.js";
 import { checkGolden, coveredKey } from "./golden-check.js";
@@ -255,16 +255,9 @@ function bufFinding(
           : consumersAt(today.snapshot, finding.path, finding.line),
     ...(source === "buf breaking" && events.length > 0
       ? // A wire break inside events' payloads: their modes decide how far back it matters.
-        { direction: "both" as const, events, producers: producersOfAll(snapshots, events) }
+        { direction: "both" as const, events, producers: producersAcross(snapshots, events) }
       : { events: [], producers: [] }),
   };
-}
-
-function producersOfAll(
-  snapshots: readonly ContractSnapshot[],
-  events: readonly string[],
-): string[] {
-  return [...new Set(snapshots.flatMap((s) => events.flatMap((e) => producersOf(s, e))))].sort();
 }
 
 function fromCompat(finding: CompatFinding, release: string): GateFinding {

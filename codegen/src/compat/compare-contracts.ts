@@ -20,7 +20,7 @@ import {
   closureOf,
   consumersOf,
   type EventSnapshot,
-  producersOf,
+  producersAcross,
 } from "./contract-snapshot.js";
 
 /** Rule ids of the event-level rules. */
@@ -295,7 +295,7 @@ function fieldName(field: DescField): string {
 
 /** "declare compatibility: COMPATIBILITY_BACKWARD on checkout.v1.OrderPlaced": the two-step rollout a one-way change needs. */
 export function rolloutFix(direction: "backward" | "forward", events: readonly string[]): string {
-  const on = events.length === 1 ? events[0] : events.join(", ");
+  const on = events.join(", ");
   return direction === "forward"
     ? `or roll it out in two steps: declare compatibility: COMPATIBILITY_BACKWARD on ${on} (option (protoevents.v1.event)) and deploy the consumers first, then the producers`
     : `or roll it out in two steps: declare compatibility: COMPATIBILITY_FORWARD on ${on} (option (protoevents.v1.event)) and deploy the producers first, then the consumers once the events published under the old contract have drained`;
@@ -317,13 +317,7 @@ class Sides {
   }
 
   producers(names: Iterable<string>): string[] {
-    const out = new Set<string>();
-    for (const name of names) {
-      for (const app of [...producersOf(this.before, name), ...producersOf(this.after, name)]) {
-        out.add(app);
-      }
-    }
-    return [...out].sort();
+    return producersAcross([this.before, this.after], names);
   }
 }
 

@@ -18,7 +18,6 @@ import {
   getApplicationOptions,
   getEventOptions,
   getSubscriptionOptions,
-  type PackageDefaults,
   packageDefaultsOf,
 } from "../options.js";
 
@@ -89,8 +88,6 @@ export interface ContractSnapshot {
   readonly consumers: readonly ConsumerSnapshot[];
   /** Every message of the files, by full name. */
   readonly messages: ReadonlyMap<string, DescMessage>;
-  /** Package defaults by proto package; where files disagree, the first file's (codegen refuses the rest). */
-  readonly packageDefaults: ReadonlyMap<string, PackageDefaults>;
   /** Prepended to file names in locations, e.g. `proto/`. */
   readonly pathPrefix: string;
 }
@@ -178,7 +175,6 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
     applications,
     consumers: applications.flatMap((a) => a.consumers),
     messages,
-    packageDefaults,
     pathPrefix,
   };
 }
@@ -186,6 +182,15 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
 /** The applications that may publish an event (by message full name), by name. */
 export function producersOf(snapshot: ContractSnapshot, eventName: string): readonly string[] {
   return snapshot.applications.filter((a) => a.publishes.includes(eventName)).map((a) => a.name);
+}
+
+/** The applications that may publish any of the events on any of the sides, sorted, each once. */
+export function producersAcross(
+  snapshots: readonly ContractSnapshot[],
+  eventNames: Iterable<string>,
+): string[] {
+  const names = [...eventNames];
+  return [...new Set(snapshots.flatMap((s) => names.flatMap((e) => producersOf(s, e))))].sort();
 }
 
 /** The consumers of an event (by message full name). */

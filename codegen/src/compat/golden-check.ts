@@ -20,7 +20,7 @@ import { goldenSample, type SampleVariant } from "../release/golden-sample.js";
 import { type ReleaseRef, readReleaseManifest } from "../release/releases.js";
 import type { GateFinding } from "./check.js";
 import { type Direction, nextVersionName, rolloutFix } from "./compare-contracts.js";
-import { type ContractSnapshot, consumersReaching, producersOf } from "./contract-snapshot.js";
+import { type ContractSnapshot, consumersReaching, producersAcross } from "./contract-snapshot.js";
 
 /** Rule ids of the golden-payload checks. */
 export const GoldenRule = {
@@ -113,12 +113,7 @@ export async function checkGolden(
     }
     const concerned = {
       consumers: consumersReaching([today, releaseSnapshot], event.name),
-      producers: [
-        ...new Set([
-          ...producersOf(releaseSnapshot, event.name),
-          ...producersOf(today, event.name),
-        ]),
-      ].sort(),
+      producers: producersAcross([releaseSnapshot, today], [event.name]),
       events: [event.name],
       releases: [release.version],
       source: "protoevents" as const,

@@ -8,11 +8,11 @@
  * holds the two to the same answers on the checkout's events.
  */
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { linearPattern } from "@protoevents/runtime/pattern";
 import { codePointLength } from "@protoevents/runtime/text";
 import { type FieldRules, getFieldRules } from "../options.js";
 import { planPattern } from "../pattern.js";
+import { INT64_SCALARS, isExplicitScalar, scalarOf } from "../scalars.js";
 
 /** One rule a value breaks, as the generated validators report it. */
 export interface RuleViolation {
@@ -48,34 +48,6 @@ function matcherOf(pattern: string): Matcher | undefined {
   return matchers.get(pattern);
 }
 
-function isExplicit(field: DescField): boolean {
-  return (
-    (field.fieldKind === "scalar" || field.fieldKind === "enum") &&
-    field.oneof === undefined &&
-    field.presence === FeatureSet_FieldPresence.EXPLICIT
-  );
-}
-
-const int64: ReadonlySet<ScalarType> = new Set([
-  ScalarType.INT64,
-  ScalarType.UINT64,
-  ScalarType.SINT64,
-  ScalarType.FIXED64,
-  ScalarType.SFIXED64,
-]);
-
-/** The scalar of a singular, oneof or list field; undefined for enums and messages. */
-function scalarOf(field: DescField): ScalarType | undefined {
-  switch (field.fieldKind) {
-    case "scalar":
-      return field.scalar;
-    case "list":
-      return field.listKind === "scalar" ? field.scalar : undefined;
-    default:
-      return undefined;
-  }
-}
-
 function isEmpty(value: unknown, scalar: ScalarType | undefined): boolean {
   if (value === undefined) {
     return true;
@@ -101,7 +73,7 @@ function checkValue(
   required: boolean,
   out: RuleViolation[],
 ): void {
-  const explicit = isExplicit(field);
+  const explicit = isExplicitScalar(field);
   const scalar = scalarOf(field);
   const push = (rule: string) => out.push({ path, rule, field });
   if (required && (explicit ? value === undefined : isEmpty(value, scalar))) {
@@ -135,7 +107,7 @@ function checkValue(
   if (scalar === ScalarType.BOOL || (rules.min === undefined && rules.max === undefined)) {
     return;
   }
-  if (scalar !== undefined && int64.has(scalar)) {
+  if (scalar !== undefined && INT64_SCALARS.has(scalar)) {
     const n = BigInt(value as bigint | string);
     if (rules.min !== undefined && n < rules.min) {
       push("min");

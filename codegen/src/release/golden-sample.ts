@@ -31,9 +31,9 @@ import {
   type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
-import { FeatureSet_FieldPresence } from "@bufbuild/protobuf/wkt";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { type FieldRules, getFieldRules } from "../options.js";
+import { INT64_SCALARS, isExplicitScalar } from "../scalars.js";
 
 /**
  * Examples for the patterns of the checkout contracts, keyed by the pattern
@@ -60,14 +60,6 @@ const MAX_EDGE_LENGTH = 65_536;
 
 /** Unix seconds of the sample time: 2023-11-14T22:13:20Z. */
 const SAMPLE_SECONDS = 1_700_000_000;
-
-const int64Scalars: ReadonlySet<ScalarType> = new Set([
-  ScalarType.INT64,
-  ScalarType.UINT64,
-  ScalarType.SINT64,
-  ScalarType.FIXED64,
-  ScalarType.SFIXED64,
-]);
 
 /** Build the golden sample of an event (or any message), or one of its edge variants. */
 export function goldenSample<Desc extends DescMessage>(
@@ -105,11 +97,10 @@ function mayOmit(field: DescField, rules: FieldRules | undefined): boolean {
   if (rules.required) {
     return false;
   }
-  if (field.fieldKind === "scalar" && field.presence !== FeatureSet_FieldPresence.EXPLICIT) {
-    const zero = 0n;
+  if (field.fieldKind === "scalar" && !isExplicitScalar(field)) {
+    // Left out, it reads as zero: only if zero passes min and max.
     return (
-      (rules.min === undefined || rules.min <= zero) &&
-      (rules.max === undefined || rules.max >= zero)
+      (rules.min === undefined || rules.min <= 0n) && (rules.max === undefined || rules.max >= 0n)
     );
   }
   return true;
@@ -238,7 +229,7 @@ function singleValue(field: DescField, depth: number, n: number, variant: Sample
       return Math.min(Math.max(value, min), max);
     }
     default: {
-      const wide = int64Scalars.has(scalar);
+      const wide = INT64_SCALARS.has(scalar);
       const edge = variant === "upper" ? rules?.max : variant === "lower" ? rules?.min : undefined;
       let value = edge ?? BigInt(wide ? SAMPLE_SECONDS + n : 7 + n);
       if (rules?.min !== undefined && value < rules.min) {
