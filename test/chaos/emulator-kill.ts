@@ -1,5 +1,5 @@
 /**
- * A reproducer of the emulator defect the chaos run works around (README,
+ * A reproducer of the emulator defect the chaos run works around (docs/proof.md,
  * "Proof under faults"): after a subscriber is SIGKILLed, the emulator keeps
  * handing deliveries of a subscription with a retry policy or message
  * ordering to the dead streams, and they never reach the subscriber that

@@ -6,7 +6,7 @@
  * process's dead streams, for good: they never reach the restarted consumer,
  * not after the ack deadline either (a `NoSuchMethodError` in its gRPC
  * server when a connection is reset; `test/chaos/emulator-kill.ts`
- * reproduces it; README, "Proof under faults"). Such an event is re-sent to
+ * reproduces it; docs/proof.md, "Proof under faults"). Such an event is re-sent to
  * its one subscription — but only when no live process got hold of it: an
  * event a live consumer started to claim and never finished is ours to lose,
  * and the run must fail on it rather than paper over it.

@@ -212,7 +212,7 @@ const directional = breaking.filter(
     c.name !== "new-required-rule",
 );
 
-/** Whether a mode checks a direction, as the README's table states it. */
+/** Whether a mode checks a direction, as the table in docs/compatibility.md states it. */
 const REFUSES: Record<string, readonly string[]> = {
   backward: ["BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"],
   forward: ["FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"],

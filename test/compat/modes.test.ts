@@ -5,7 +5,7 @@ import { modeRefuses, refused, rolloutOrder } from "../../codegen/src/compat/mod
 import { COMPATIBILITY_MODES, type CompatibilityMode } from "../../codegen/src/options.js";
 
 /**
- * The table of rules × modes the README states. compare-contracts.test.ts
+ * The table of rules × modes docs/compatibility.md states. compare-contracts.test.ts
  * and gate.test.ts prove which direction each rule reports; this proves
  * what each mode does with each direction, for every rule.
  */
@@ -35,7 +35,7 @@ const RULE_DIRECTIONS: ReadonlyArray<readonly [string, Direction | undefined]> =
   [CompatRule.subscriptionOrderingChanged, undefined],
 ];
 
-/** The README's table: which modes refuse a direction. */
+/** The table in docs/compatibility.md: which modes refuse a direction. */
 const EXPECTED: Record<string, readonly CompatibilityMode[]> = {
   backward: ["BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"],
   forward: ["FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"],

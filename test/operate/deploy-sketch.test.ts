@@ -1,7 +1,7 @@
 /**
- * The README's container and Kubernetes sketch cannot run here (no cluster,
+ * The container and Kubernetes sketch cannot run here (no cluster,
  * no registry): this keeps it in step with the code instead. It reads the
- * sketch out of the README, and the environment every service reads out of
+ * sketch out of docs/running.md, and the environment every service reads out of
  * the sources.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -14,11 +14,11 @@ import {
 } from "../../services/lib/run-service.js";
 import { ROOT } from "../helpers/cli.js";
 
-const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+const doc = readFileSync(join(ROOT, "docs", "running.md"), "utf8");
 
-/** The fenced block of `language` in the README section headed `heading`. */
+/** The fenced block of `language` in the docs/running.md section headed `heading`. */
 function block(heading: string, language: string): string {
-  const section = readme.slice(readme.indexOf(heading));
+  const section = doc.slice(doc.indexOf(heading));
   const match = new RegExp(`\`\`\`${language}\\n([\\s\\S]*?)\`\`\``).exec(section);
   if (match?.[1] === undefined) {
     throw new Error(`no ${language} block under ${heading}`);
@@ -28,10 +28,10 @@ function block(heading: string, language: string): string {
 
 /** The table of variables just before "Running under an orchestrator". */
 function documentedVariables(): Set<string> {
-  const end = readme.indexOf("### Running under an orchestrator");
-  const start = readme.lastIndexOf("| variable", end);
+  const end = doc.indexOf("### Running under an orchestrator");
+  const start = doc.lastIndexOf("| variable", end);
   return new Set(
-    [...readme.slice(start, end).matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1] as string),
+    [...doc.slice(start, end).matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1] as string),
   );
 }
 
@@ -64,7 +64,7 @@ function variablesRead(): Set<string> {
   return names;
 }
 
-describe("the README's environment table and deployment sketch", () => {
+describe("docs/running.md: the environment table and deployment sketch", () => {
   it("should document every variable the services read", () => {
     const read = variablesRead();
     expect(read.size).toBeGreaterThan(15);

@@ -140,7 +140,7 @@ const BUF_BREAKING_FIXES: ReadonlyArray<readonly [RegExp, string]> = [
 function bufBreakingFix(type: string): string {
   return (
     BUF_BREAKING_FIXES.find(([pattern]) => pattern.test(type))?.[1] ??
-    'undo the change; for an intentional break, add a new versioned event and publish both during migration (README, "Changing a contract safely")'
+    'undo the change; for an intentional break, add a new versioned event and publish both during migration (protoevents docs/compatibility.md, "Making an intentional breaking change")'
   );
 }
 

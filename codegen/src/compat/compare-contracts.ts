@@ -507,7 +507,7 @@ function compareEvents(sides: Sides, findings: CompatFinding[]): void {
       findings.push({
         rule: CompatRule.eventRemovedWhileConsumed,
         message: `event ${name} was ${stillMessage === undefined ? "removed" : "turned into a plain message (no event option)"} while ${describeConsumers(consumers)} consume${consumers.length === 1 ? "s" : ""} it: its events in flight on topic "${old.topic}" would never be handled`,
-        fix: `keep ${name} on topic "${old.topic}" until its consumers are gone and their subscriptions have drained, then retire the releases that still declare them (README, "Changing a contract safely")`,
+        fix: `keep ${name} on topic "${old.topic}" until its consumers are gone and their subscriptions have drained, then retire the releases that still declare them (protoevents docs/compatibility.md, "Retiring a consumer")`,
         location:
           stillMessage === undefined
             ? locate(old.desc, [], before.pathPrefix)
