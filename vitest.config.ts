@@ -65,6 +65,8 @@ export default defineConfig({
     // Two cores: run files in parallel, but not more than the machine has.
     maxWorkers: 2,
     sequence: { sequencer: SlowestFirst },
+    // The default summary, then every test that could not run here and what it needs.
+    reporters: ["default", "./test/helpers/skip-reporter.ts"],
     // Per-message failures are logged at warn; tests assert outcomes instead.
     env: { PROTOEVENTS_LOG_LEVEL: process.env.PROTOEVENTS_LOG_LEVEL ?? "error" },
   },
