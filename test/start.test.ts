@@ -21,7 +21,7 @@ import {
 } from "../services/supervisor/progress.js";
 import { processExists, serviceEnv, storeUrlOf } from "../services/supervisor/start.js";
 import { CHECKOUT_COMMAND, protoevents } from "./helpers/cli.js";
-import { waitFor } from "./helpers/pubsub.js";
+import { waitFor } from "./helpers/wait.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dataDirs: string[] = [];

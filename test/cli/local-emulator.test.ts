@@ -8,7 +8,8 @@ import { announceLocalEmulator, localEmulatorFile } from "../../runtime/src/loca
 import { provision } from "../../runtime/src/provision.js";
 import { protoevents, ROOT } from "../helpers/cli.js";
 import { startTsProcess } from "../helpers/processes.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** Nothing in the environment names an emulator or a project: a second, fresh terminal. */
 const bareEnv = {

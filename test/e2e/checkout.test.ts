@@ -20,7 +20,7 @@ type PlaceOrderInit = Exclude<
 >;
 
 import { type Checkout, startCheckout } from "../helpers/checkout.js";
-import { waitFor } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
 /**
  * The checkout end to end: every service its own process, on the real
@@ -210,9 +210,11 @@ describe("the checkout, end to end", () => {
       );
       return placed.order?.total?.amountMinor;
     };
-    await waitForAsync(
+    await waitFor(
       "the new price in the order service",
       async () => (await priceOf()) === 1999n,
+      60_000,
+      200,
     );
 
     // A stale version (published late, by a replayed event) changes nothing.
@@ -233,16 +235,21 @@ describe("the checkout, end to end", () => {
       active: true,
       updatedAt: { seconds: 1_700_000_000n },
     });
-    await waitForAsync("the marker product", async () => {
-      try {
-        await checkout.orders.placeOrder(
-          request({ lines: [{ productId: "sku-marker", quantity: 1 }] }),
-        );
-        return true;
-      } catch {
-        return false;
-      }
-    });
+    await waitFor(
+      "the marker product",
+      async () => {
+        try {
+          await checkout.orders.placeOrder(
+            request({ lines: [{ productId: "sku-marker", quantity: 1 }] }),
+          );
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      200,
+    );
     expect(await priceOf()).toBe(1999n);
   });
 
@@ -315,9 +322,11 @@ describe("the checkout, end to end", () => {
     probe.on("error", () => {});
     try {
       await checkout.start("notification");
-      await waitForAsync(
+      await waitFor(
         "50 confirmation e-mails",
         async () => (await confirmations()).length === 50,
+        60_000,
+        200,
       );
       await waitFor("50 NotificationSent", () => sent.length >= 50);
       // One more order's confirmation e-mail marks the backlog as drained.
@@ -373,19 +382,5 @@ async function stockOf(productId: string): Promise<number> {
     return row.available;
   } finally {
     db.close();
-  }
-}
-
-async function waitForAsync(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

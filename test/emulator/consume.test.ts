@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { Message, PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   PaymentServiceSubscriptions,
@@ -23,28 +23,23 @@ import type { ContractRegistry, SubscriptionContract } from "../../runtime/src/c
 import type { Envelope } from "../../runtime/src/envelope.js";
 import { Code, PermanentError, ProtoeventsError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { deferred, testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { uniqueName } from "../helpers/stores.js";
 import { fastSubscription, registryWith } from "../helpers/test-contracts.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
+import { deferred, waitFor } from "../helpers/wait.js";
 
 async function provisioned(contracts: ContractRegistry = registry): Promise<PubSub> {
   const pubsub = testPubSub("consume");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, contracts, { dryRun: false });
   return pubsub;
 }
 
 function track(consumer: Consumer): Consumer {
-  cleanups.push(() => consumer.close());
+  afterThisTest(() => consumer.close());
   return consumer;
 }
 
@@ -57,7 +52,7 @@ function collect(pubsub: PubSub, subscription: string): Message[] {
     message.ack();
   });
   sub.on("error", () => {});
-  cleanups.push(() => sub.close());
+  afterThisTest(() => sub.close());
   return messages;
 }
 
@@ -473,7 +468,7 @@ describe("consumer lifecycle on the emulator", () => {
 
   it("should report a stream error for a subscription that does not exist", async () => {
     const pubsub = testPubSub("missing");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const errors: Array<{ error: ProtoeventsError; subscription: string }> = [];
     track(
       startConsumer(pubsub, [bindHandler(chargeOrder, () => {})], {
@@ -490,7 +485,7 @@ describe("consumer lifecycle on the emulator", () => {
 describe("exactly-once delivery", () => {
   it("should wait for Pub/Sub to confirm each ack on a subscription with exactly-once delivery", async () => {
     const pubsub = testPubSub("eod");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const subscription = fastSubscription(uniqueName("eod"), { exactlyOnceDelivery: true });
     await provision(pubsub, registryWith(subscription), { dryRun: false });
     const [metadata] = await pubsub.subscription(subscription.name).getMetadata();

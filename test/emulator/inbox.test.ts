@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   orderSagaServiceOutbox,
@@ -22,8 +22,9 @@ import { createLogger } from "../../runtime/src/logger.js";
 import { startOutboxRelay } from "../../runtime/src/outbox.js";
 import { provision } from "../../runtime/src/provision.js";
 import type { Store, StoreDialect } from "../../runtime/src/store/store.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { type TestStoreLocation, testStoreLocation } from "../helpers/stores.js";
 import { startTcpProxy } from "../helpers/tcp-proxy.js";
 import {
@@ -32,20 +33,14 @@ import {
   registryWith,
   type TestDatabase,
 } from "../helpers/test-contracts.js";
+import { waitFor } from "../helpers/wait.js";
 
 const quiet = createLogger({ test: "inbox" });
 quiet.level = "silent";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
-
 async function location(dialect: StoreDialect): Promise<TestStoreLocation> {
   const where = await testStoreLocation(dialect);
-  cleanups.push(() => where.remove());
+  afterThisTest(() => where.remove());
   return where;
 }
 
@@ -54,13 +49,13 @@ async function opened(
   connectionString?: string,
 ): Promise<Store<TestDatabase>> {
   const store = await where.open<TestDatabase>(chargesMigrations, connectionString);
-  cleanups.push(() => store.close());
+  afterThisTest(() => store.close());
   return store;
 }
 
 async function provisioned(...names: string[]): Promise<PubSub> {
   const pubsub = testPubSub("inbox");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registryWith(...names.map((n) => fastSubscription(n))), {
     dryRun: false,
   });
@@ -100,7 +95,7 @@ describe.each(["sqlite", "postgres"] as const)(
         ],
         { store, onDelivery: (o) => outcomes.push(o) },
       );
-      cleanups.push(() => consumer.close());
+      afterThisTest(() => consumer.close());
       const message = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced("ord-3x")), {
         source: "test",
         id: "evt-three-times",
@@ -145,7 +140,7 @@ describe.each(["sqlite", "postgres"] as const)(
         ],
         { store, onDelivery: (o) => outcomes.push(o) },
       );
-      cleanups.push(() => consumer.close());
+      afterThisTest(() => consumer.close());
       await createOrderSagaServicePublisher(pubsub).publishOrderPlaced(
         validOrderPlaced("ord-retry"),
       );
@@ -165,10 +160,10 @@ describe("generated consumer with a store", () => {
   it("should hand handlers the transaction and an outbox publisher, and relay what committed once", async () => {
     const store = await opened(await location("sqlite"));
     const pubsub = testPubSub("generated-store");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
     const relay = startOutboxRelay(pubsub, store, { pollIntervalMs: 100, logger: quiet });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     const charged: string[] = [];
     const payments = subscribePaymentService(
       pubsub,
@@ -192,7 +187,7 @@ describe("generated consumer with a store", () => {
       },
       { store, logger: quiet },
     );
-    cleanups.push(() => payments.close());
+    afterThisTest(() => payments.close());
     const processed: string[] = [];
     const saga = subscribeOrderSagaServiceAtLeastOnce(
       pubsub,
@@ -208,7 +203,7 @@ describe("generated consumer with a store", () => {
       },
       { logger: quiet },
     );
-    cleanups.push(() => saga.close());
+    afterThisTest(() => saga.close());
 
     const message = encodeOrderPlaced(create(OrderPlacedSchema, validOrderPlaced("ord-gen")), {
       source: "order",
@@ -229,7 +224,7 @@ describe("generated consumer with a store", () => {
 describe("store failures", () => {
   it("should nack while PostgreSQL refuses connections and process every event once after it returns", async () => {
     const proxy = await startTcpProxy(5432);
-    cleanups.push(() => proxy.down());
+    afterThisTest(() => proxy.down());
     const where = await location("postgres");
     const store = await opened(where, `postgres://postgres@127.0.0.1:${proxy.port}/test`);
     const reader = await opened(where); // straight to PostgreSQL, for the assertions
@@ -252,7 +247,7 @@ describe("store failures", () => {
       // Every failed delivery logs at error level; the test reads outcomes instead.
       { store, onDelivery: (o) => outcomes.push(o), logger: quiet },
     );
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
 
     await proxy.down();
     const publisher = createOrderSagaServicePublisher(pubsub);
@@ -303,10 +298,10 @@ describe("outbox relay", () => {
         received.push(context.envelope.id);
       }),
     ]);
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     const second = await opened(where);
     const relay = startOutboxRelay(pubsub, second, { logger: quiet });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     await waitFor("both events", () => received.length === 2);
     expect(received.sort()).toEqual(ids.sort());
   });
@@ -316,14 +311,14 @@ describe("outbox relay", () => {
     const name = "outbox.relay.simple";
     const pubsub = await provisioned(name);
     const relay = startOutboxRelay(pubsub, store, { pollIntervalMs: 50 });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     const received: string[] = [];
     const consumer = startConsumer(pubsub, [
       bindHandler(fastSubscription(name), (event, context) => {
         received.push(`${event.orderId}:${context.envelope.id}`);
       }),
     ]);
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     const ids: string[] = [];
     for (const orderId of ["ord-a", "ord-b", "ord-c"]) {
       await store.transaction(async (tx) => {

@@ -1,21 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createOrderSagaServicePublisher } from "../../generated/checkout/v1/applications_pe.js";
 import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js";
 import { Code, isProtoeventsError, type ProtoeventsError } from "../../runtime/src/errors.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { testPubSub } from "../helpers/pubsub.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) {
-    await cleanup();
-  }
-});
 
 describe("generated producer", () => {
   it("should fail with publish_failed naming the event and topic when the topic is missing, and resume its ordering key", async () => {
     const pubsub = testPubSub("publish");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const publisher = createOrderSagaServicePublisher(pubsub);
 
     const error = await publisher

@@ -1,6 +1,6 @@
 import { create, fromBinary } from "@bufbuild/protobuf";
 import type { Message, PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   orderSagaServiceOutbox,
@@ -16,9 +16,10 @@ import { startOutboxRelay } from "../../runtime/src/outbox.js";
 import { provision } from "../../runtime/src/provision.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import type { Store } from "../../runtime/src/store/store.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { validOrderPlaced } from "../helpers/orders.js";
 import { startTsProcess, type TestProcess } from "../helpers/processes.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { PG_URL, testStoreLocation, uniqueName } from "../helpers/stores.js";
 import {
   chargesMigrations,
@@ -26,13 +27,7 @@ import {
   registryWith,
   type TestDatabase,
 } from "../helpers/test-contracts.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
+import { waitFor } from "../helpers/wait.js";
 
 const quiet = createLogger({ test: "replicas" });
 quiet.level = "silent";
@@ -40,11 +35,11 @@ quiet.level = "silent";
 /** A store location, a reader on it, a provisioned project, and a way to start consumer processes. */
 async function setUp(dialect: "sqlite" | "postgres", subscription: string) {
   const where = await testStoreLocation(dialect);
-  cleanups.push(() => where.remove());
+  afterThisTest(() => where.remove());
   const reader: Store<TestDatabase> = await where.open<TestDatabase>(chargesMigrations);
-  cleanups.push(() => reader.close());
+  afterThisTest(() => reader.close());
   const pubsub: PubSub = testPubSub("replicas");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registryWith(fastSubscription(subscription)), { dryRun: false });
   const consumer = (worker: string, extra: Record<string, string> = {}): TestProcess => {
     const child = startTsProcess("test/fixtures/consumer-process.ts", {
@@ -56,7 +51,7 @@ async function setUp(dialect: "sqlite" | "postgres", subscription: string) {
       PG_URL,
       ...extra,
     });
-    cleanups.push(() => child.stop());
+    afterThisTest(() => child.stop());
     return child;
   };
   const charges = () =>
@@ -145,26 +140,26 @@ describe("the outbox relay across a Pub/Sub outage", () => {
   it("should deliver 500 events written while the emulator was down exactly once each, in order per key", async () => {
     const port = await freePort();
     let emulator: Emulator = await startEmulator({ port });
-    cleanups.push(() => emulator.stop());
+    afterThisTest(() => emulator.stop());
     const pubsub = createPubSub({
       projectId: uniqueName("outage").replace(/_/g, "-"),
       emulatorHost: `127.0.0.1:${port}`,
     });
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const subscription = fastSubscription(uniqueName("outage"), { ordered: true });
     const contracts = registryWith(subscription);
     await provision(pubsub, contracts, { dryRun: false });
     const where = await testStoreLocation("sqlite");
-    cleanups.push(() => where.remove());
+    afterThisTest(() => where.remove());
     const store = await where.open<TestDatabase>(chargesMigrations);
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const relay = startOutboxRelay(pubsub, store, {
       minBackoffMs: 50,
       maxBackoffMs: 500,
       pollIntervalMs: 100,
       logger: quiet,
     });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
 
     await emulator.stop();
     const written: Array<{ id: string; key: string; seq: number }> = [];
@@ -206,7 +201,7 @@ describe("the outbox relay across a Pub/Sub outage", () => {
       message.ack();
     });
     sub.on("error", () => {});
-    cleanups.push(() => sub.close());
+    afterThisTest(() => sub.close());
 
     await waitFor("500 relayed events", () => received.length >= 500, 60_000);
     await relay.drain();

@@ -10,6 +10,7 @@ import { registry } from "../../generated/protoevents_registry.js";
 import { provision } from "../../runtime/src/provision.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import { startTsProcess, type TestProcess } from "./processes.js";
+import { waitFor } from "./wait.js";
 
 /** The checkout's services, in the order they start. */
 export const SERVICES = [
@@ -53,24 +54,20 @@ export async function catalogViewReady(
   orders: Client<typeof OrderService>,
   productIds: readonly string[],
 ): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const error = await orders
-      .placeOrder({ lines: productIds.map((productId) => ({ productId, quantity: 0 })) })
-      .then(
-        () => new Error("the catalog probe placed an order"),
-        (e: unknown) => e as Error,
-      );
-    if (!error.message.includes("unknown product")) {
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `the order service's catalog view is incomplete after 60 s: ${error.message}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  await waitFor(
+    "the order service's catalog view to know every product",
+    async () => {
+      const error = await orders
+        .placeOrder({ lines: productIds.map((productId) => ({ productId, quantity: 0 })) })
+        .then(
+          () => new Error("the catalog probe placed an order"),
+          (e: unknown) => e as Error,
+        );
+      return !error.message.includes("unknown product");
+    },
+    60_000,
+    100,
+  );
 }
 
 let projects = 0;

@@ -24,18 +24,14 @@ export interface RunOptions {
   readonly timeoutMs?: number;
 }
 
-async function runTs(file: string, args: readonly string[], options: RunOptions): Promise<Run> {
+async function runNode(nodeArgs: readonly string[], options: RunOptions): Promise<Run> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [...TS_NODE_ARGS, join(ROOT, file), ...args],
-      {
-        cwd: options.cwd ?? ROOT,
-        env: { ...process.env, ...options.env },
-        timeout: options.timeoutMs ?? 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, nodeArgs, {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      timeout: options.timeoutMs ?? 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -43,14 +39,18 @@ async function runTs(file: string, args: readonly string[], options: RunOptions)
   }
 }
 
-/** Run the `protoevents` CLI (from its sources) and collect what it printed. */
+/**
+ * Run the `protoevents` command as it is installed (`cli/bin/protoevents`,
+ * built JavaScript; the run's global setup brings dist/ up to date) and
+ * collect what it printed.
+ */
 export function protoevents(args: readonly string[], options: RunOptions = {}): Promise<Run> {
-  return runTs("test/helpers/protoevents-main.ts", args, options);
+  return runNode([join(ROOT, "cli", "bin", "protoevents"), ...args], options);
 }
 
 /** Run the checkout example's own CLI (`start`, `service`, `demo`). */
 export function checkout(args: readonly string[], options: RunOptions = {}): Promise<Run> {
-  return runTs("services/supervisor/main.ts", args, options);
+  return runNode([...TS_NODE_ARGS, join(ROOT, "services/supervisor/main.ts"), ...args], options);
 }
 
 /** The command line that runs the checkout example's CLI, for tests that watch it run. */

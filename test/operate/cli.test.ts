@@ -1,7 +1,6 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   PaymentServiceSubscriptions,
@@ -13,19 +12,13 @@ import type { DeadLetterSummary, DeadLetterView } from "../../runtime/src/dead-l
 import { PermanentError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
 import { createPubSub } from "../../runtime/src/pubsub-client.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
 import { protoevents as run } from "../helpers/cli.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { waitFor } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
 const protoevents = (args: string[]) =>
   run(args, { env: { PUBSUB_EMULATOR_HOST: inject("emulatorHost") } });
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
 
 let projects = 0;
 function project(prefix: string): string {
@@ -41,7 +34,7 @@ describe("protoevents dlq", () => {
   it("should list, show, dry-run and replay the dead letters of a subscription from the command line", async () => {
     const projectId = project("dlq-cli");
     const pubsub = createPubSub({ projectId, emulatorHost: inject("emulatorHost") });
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
     let fixed = false;
     const charged: string[] = [];
@@ -58,7 +51,7 @@ describe("protoevents dlq", () => {
       ],
       { onDelivery: (o) => outcomes.push(o) },
     );
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     const poison = await createOrderSagaServicePublisher(pubsub).publishOrderPlaced(
       validOrderPlaced("ord-cli"),
     );
@@ -156,7 +149,7 @@ describe("protoevents provision --dry-run", () => {
   it("should print updates and conflicts with the explanation, and refuse to apply a conflict", async () => {
     const projectId = project("plan-cli");
     const pubsub = createPubSub({ projectId, emulatorHost: inject("emulatorHost") });
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
     // Drift: an ack deadline changed by hand (updatable in place), and a
     // subscription recreated with a filter (a filter cannot change in place).
@@ -203,8 +196,7 @@ describe("protoevents provision --dry-run", () => {
 
 describe("protoevents catalog", () => {
   it("should write the AsyncAPI document and the HTML page into --out", async () => {
-    const out = await mkdtemp(join(tmpdir(), "protoevents-catalog-cli-"));
-    cleanups.push(() => rm(out, { recursive: true, force: true }));
+    const out = await tempDir("protoevents-catalog-cli");
     const run = await protoevents(["catalog", "--out", out]);
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("12 events, 6 services, 12 topics, 15 subscriptions");

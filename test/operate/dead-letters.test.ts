@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   PaymentServiceSubscriptions,
@@ -33,9 +33,10 @@ import type { Envelope } from "../../runtime/src/envelope.js";
 import { Code, isProtoeventsError, PermanentError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
 import type { Store } from "../../runtime/src/store/store.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
 import {
   chargesMigrations,
@@ -43,31 +44,25 @@ import {
   registryWith,
   type TestDatabase,
 } from "../helpers/test-contracts.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
+import { waitFor } from "../helpers/wait.js";
 
 async function provisioned(contracts: ContractRegistry): Promise<PubSub> {
   const pubsub = testPubSub("dlq");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, contracts, { dryRun: false });
   return pubsub;
 }
 
 function track(consumer: Consumer): Consumer {
-  cleanups.push(() => consumer.close());
+  afterThisTest(() => consumer.close());
   return consumer;
 }
 
 async function sqliteStore(): Promise<Store<TestDatabase>> {
   const location = await testStoreLocation("sqlite");
   const store = await location.open<TestDatabase>(chargesMigrations);
-  cleanups.push(() => location.remove());
-  cleanups.push(() => store.close());
+  afterThisTest(() => location.remove());
+  afterThisTest(() => store.close());
   return store;
 }
 
@@ -472,7 +467,7 @@ describe("dead-letter tooling on the emulator", () => {
 
   it("should refuse a replay that selects nothing and a subscription the contracts do not have", async () => {
     const pubsub = testPubSub("dlq-args");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const refused = await replayDeadLetters(pubsub, registry, {}).catch((e: unknown) => e);
     expect(isProtoeventsError(refused) && refused.code).toBe(Code.InvalidArgument);
     expect(String(refused)).toContain("all of them, a reason, or event ids");

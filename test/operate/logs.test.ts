@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import type { PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AddressSchema } from "../../generated/checkout/v1/common_pb.js";
 import { OrderPlacedSchema } from "../../generated/checkout/v1/order_events_pb.js";
 import {
@@ -18,18 +18,13 @@ import { createOutboxSink, startOutboxRelay } from "../../runtime/src/outbox.js"
 import { provision } from "../../runtime/src/provision.js";
 import { createEventPublisher } from "../../runtime/src/publisher.js";
 import { activeTraceparent } from "../../runtime/src/tracing.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
 import { fastSubscription, registryWith } from "../helpers/test-contracts.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
+import { waitFor } from "../helpers/wait.js";
 
 /** Personal data of the test orders: none of it may ever reach a log line. */
 const PII = ["jane.doe@example.com", "tok_secret_4242", "Jane Doe", "221B Baker Street", "NW1 6XE"];
@@ -52,13 +47,13 @@ function order(orderId: string): OrderPlacedInput {
 
 async function provisioned(name: string): Promise<{ pubsub: PubSub; name: string }> {
   const pubsub = testPubSub("logs");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registryWith(fastSubscription(name)), { dryRun: false });
   return { pubsub, name };
 }
 
 function track(consumer: Consumer): Consumer {
-  cleanups.push(() => consumer.close());
+  afterThisTest(() => consumer.close());
   return consumer;
 }
 
@@ -91,11 +86,11 @@ describe("structured per-message logs", () => {
     const flaky = await publisher.publish(OrderPlacedEvent, order("ord-flaky"));
     // Through a store's outbox and its relay.
     const location = await testStoreLocation("sqlite");
-    cleanups.push(() => location.remove());
+    afterThisTest(() => location.remove());
     const store = await location.open();
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const relay = startOutboxRelay(pubsub, store, { logger });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     const outboxed = await store.transaction((tx) =>
       createOutboxSink(tx, "order").publish(OrderPlacedEvent, order("ord-outbox")),
     );

@@ -38,9 +38,10 @@ import { bindHandler, type DeliveryOutcome, startConsumer } from "../../runtime/
 import { createOutboxSink, startOutboxRelay } from "../../runtime/src/outbox.js";
 import { provision } from "../../runtime/src/provision.js";
 import { createEventPublisher } from "../../runtime/src/publisher.js";
+import { afterThisTest, cleanUpNow } from "../helpers/cleanup.js";
 import { captureLogs } from "../helpers/logs.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
 import {
   chargesMigrations,
@@ -48,6 +49,7 @@ import {
   registryWith,
   type TestDatabase,
 } from "../helpers/test-contracts.js";
+import { waitFor } from "../helpers/wait.js";
 
 /** A fake propagator of the application's own: writes and reads `x-fake-trace`. */
 const fakePropagator: TextMapPropagator = {
@@ -97,11 +99,8 @@ afterAll(async () => {
   await meterProvider.shutdown();
 });
 
-const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
+  await cleanUpNow();
   spans.reset();
 });
 
@@ -125,7 +124,7 @@ async function counted(name: string, where: Attributes): Promise<number> {
 describe("propagation through the application's propagators", () => {
   it("should carry trace context, baggage and a custom propagator's field, and drop an oversized baggage", async () => {
     const pubsub = testPubSub("propagate");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const subscription = fastSubscription("propagate.charge");
     // A second subscription read raw, to see the attributes as they travel.
     const raw = fastSubscription("propagate.raw");
@@ -144,14 +143,14 @@ describe("propagation through the application's propagators", () => {
         });
       }),
     ]);
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     const travelled: Array<Record<string, string>> = [];
     const rawSubscription = pubsub.subscription(raw.name);
     rawSubscription.on("message", (message: Message) => {
       travelled.push({ ...message.attributes });
       message.ack();
     });
-    cleanups.push(() => rawSubscription.close());
+    afterThisTest(() => rawSubscription.close());
     const publisher = createOrderSagaServicePublisher(pubsub);
     const tracer = trace.getTracer("test");
     const withBaggage = (tenant: string) =>
@@ -191,13 +190,13 @@ describe("propagation through the application's propagators", () => {
 describe("metrics of a known run", () => {
   it("should count what was published, acked, retried, suppressed as duplicate and dead-lettered", async () => {
     const pubsub = testPubSub("metrics");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const subscription = fastSubscription("metrics.charge");
     await provision(pubsub, registryWith(subscription), { dryRun: false });
     const where = await testStoreLocation("sqlite");
-    cleanups.push(() => where.remove());
+    afterThisTest(() => where.remove());
     const store = await where.open<TestDatabase>(chargesMigrations);
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const outcomes: DeliveryOutcome[] = [];
     let failOnce = true;
     const consumer = startConsumer(
@@ -212,7 +211,7 @@ describe("metrics of a known run", () => {
       ],
       { store, onDelivery: (o) => outcomes.push(o) },
     );
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     const publisher = createEventPublisher(pubsub, { source: "test" });
     const topic = { "messaging.destination.name": OrderPlacedEvent.topic };
     const sentBefore = await counted("messaging.client.sent.messages", topic);
@@ -254,7 +253,7 @@ describe("metrics of a known run", () => {
       await sink.publish(OrderPlacedEvent, validOrderPlaced("ord-outbox-2"));
     });
     const relay = startOutboxRelay(pubsub, store, { storeName: "metrics-test" });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     const backlog = async () =>
       (await points("protoevents.outbox.backlog", { "protoevents.store": "metrics-test" }))[0]
         ?.value;
@@ -273,16 +272,16 @@ describe("metrics of a known run", () => {
 
   it("should report the outbox backlog while rows wait", async () => {
     const pubsub = testPubSub("backlog");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registryWith(fastSubscription("backlog.charge")), { dryRun: false });
     const where = await testStoreLocation("sqlite");
-    cleanups.push(() => where.remove());
+    afterThisTest(() => where.remove());
     const store = await where.open<TestDatabase>(chargesMigrations);
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     // A relay that cannot take the outbox lease (another holds it) leaves rows waiting.
     let release = (): void => {};
     const held = store.lockOutbox(() => new Promise<void>((resolve) => (release = resolve)));
-    cleanups.push(async () => {
+    afterThisTest(async () => {
       release();
       await held;
     });
@@ -293,7 +292,7 @@ describe("metrics of a known run", () => {
       }
     });
     const relay = startOutboxRelay(pubsub, store, { storeName: "backlog-test" });
-    cleanups.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     const [point] = await points("protoevents.outbox.backlog", {
       "protoevents.store": "backlog-test",
     });
@@ -304,7 +303,7 @@ describe("metrics of a known run", () => {
 describe("log correlation", () => {
   it("should put the delivery span's trace and span ids on the handler's log lines", async () => {
     const pubsub = testPubSub("logs");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const subscription = fastSubscription("logs.charge");
     await provision(pubsub, registryWith(subscription), { dryRun: false });
     const logs = captureLogs("info");
@@ -313,7 +312,7 @@ describe("log correlation", () => {
       [bindHandler(subscription, (_event, { log }) => log.info("charging"))],
       { logger: logs.logger },
     );
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     await createEventPublisher(pubsub, { source: "test" }).publish(
       OrderPlacedEvent,
       validOrderPlaced("ord-logs"),

@@ -31,8 +31,10 @@ import { createOrderServiceImpl } from "../../services/order/order-api.js";
 import { definition as orderDefinition } from "../../services/order/service.js";
 import type { OrderTables } from "../../services/order/tables.js";
 import { definition as paymentDefinition } from "../../services/payment/service.js";
+import { afterThisTest, cleanUpNow } from "../helpers/cleanup.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
@@ -49,11 +51,8 @@ afterAll(async () => {
   await provider.shutdown();
 });
 
-const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
+  await cleanUpNow();
   exporter.reset();
 });
 
@@ -63,10 +62,10 @@ const spansNamed = (name: string): ReadableSpan[] =>
 describe("trace propagation across services", () => {
   it("should link one order's spans from PlaceOrder through payment to the order saga into one trace", async () => {
     const pubsub = testPubSub("trace");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
     const dataDir = await mkdtemp(join(tmpdir(), "protoevents-trace-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    afterThisTest(() => rm(dataDir, { recursive: true, force: true }));
     const env = {
       PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
       PUBSUB_PROJECT_ID: pubsub.projectId,
@@ -75,9 +74,9 @@ describe("trace propagation across services", () => {
       ORDER_API_PORT: "0",
     };
     const order: RunningService<OrderTables> = await startService(orderDefinition, env);
-    cleanups.push(() => order.stop());
+    afterThisTest(() => order.stop());
     const payment = await startService(paymentDefinition, env);
-    cleanups.push(() => payment.stop());
+    afterThisTest(() => payment.stop());
 
     // The order service prices from its catalog view: feed it the two products.
     const catalog = createCatalogServicePublisher(pubsub);
@@ -208,7 +207,7 @@ describe("trace propagation across services", () => {
 
   it("should mark the span as an error when the handler fails, and send under the active span", async () => {
     const pubsub = testPubSub("trace-error");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
     const seen: Array<string | undefined> = [];
     const consumer = startConsumer(pubsub, [
@@ -221,7 +220,7 @@ describe("trace propagation across services", () => {
         throw new Error("gateway down");
       }),
     ]);
-    cleanups.push(() => consumer.close());
+    afterThisTest(() => consumer.close());
     const { createOrderSagaServicePublisher } = await import(
       "../../generated/checkout/v1/applications_pe.js"
     );

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { EMULATOR_COMMAND_ENV, findEmulator, startEmulator } from "../../runtime/src/emulator.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
 import { startTsProcess } from "../helpers/processes.js";
+import { waitFor } from "../helpers/wait.js";
 
 function alive(pid: number): boolean {
   try {
@@ -45,11 +46,7 @@ describe("emulator control", () => {
     owner.child.kill("SIGKILL");
     await owner.exited;
     // The lifeline pipe closed with its owner: the JVM gets SIGTERM, and SIGKILL after 5 s.
-    const deadline = Date.now() + 30_000;
-    while (alive(pid) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    expect(alive(pid)).toBe(false);
+    await waitFor("the emulator JVM to stop", () => !alive(pid), 30_000, 100);
   }, 90_000);
 
   it("should say how to install the emulator when gcloud is not on PATH", async () => {

@@ -1,21 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startPruning } from "../../runtime/src/retention.js";
 import type { Store } from "../../runtime/src/store/store.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { testStoreLocation } from "../helpers/stores.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
 
 describe("retention", () => {
   it("should prune claims and sent outbox rows older than the window, never pending rows", async () => {
     const where = await testStoreLocation("sqlite");
-    cleanups.push(() => where.remove());
+    afterThisTest(() => where.remove());
     const store: Store = await where.open();
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const day = 24 * 60 * 60 * 1000;
     await store.transaction(async (tx) => {
       await tx.claim("sub", "old-claim");
@@ -36,14 +30,14 @@ describe("retention", () => {
     // Fifteen days later, with the default 14-day window. Pruning starts with
     // a run of its own; pruneNow waits for it.
     const pruning = startPruning(store, { now: () => Date.now() + 15 * day, intervalMs: day });
-    cleanups.push(async () => pruning.stop());
+    afterThisTest(async () => pruning.stop());
     await pruning.pruneNow();
     expect((await store.pendingOutbox(10)).map((r) => r.eventId)).toEqual(["pending-old"]);
     expect(await store.transaction((tx) => tx.claim("sub", "old-claim"))).toBe(true);
 
     // Within the window nothing goes.
     const early = startPruning(store, { now: () => Date.now() + 1 * day, intervalMs: day });
-    cleanups.push(async () => early.stop());
+    afterThisTest(async () => early.stop());
     expect(await early.pruneNow()).toEqual({ inbox: 0, outbox: 0 });
   });
 

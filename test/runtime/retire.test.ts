@@ -1,20 +1,15 @@
 import type { Message } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { OrderPlacedEvent } from "../../generated/checkout/v1/order_events_pe.js";
 import type { ContractRegistry } from "../../runtime/src/contract.js";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
 import { provision } from "../../runtime/src/provision.js";
 import { retireSubscription } from "../../runtime/src/retire.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { protoevents } from "../helpers/cli.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { fastSubscription, registryWith } from "../helpers/test-contracts.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
+import { waitFor } from "../helpers/wait.js";
 
 /** The same application after it removed its `old.charge` consumer, listing it as retired or not. */
 function withoutOld(retired: boolean): ContractRegistry {
@@ -39,7 +34,7 @@ async function refusal(work: Promise<unknown>): Promise<string> {
 describe("retiring a subscription", () => {
   it("should delete nothing while it is consumed, unlisted or holding messages, then delete all three parts", async () => {
     const pubsub = testPubSub("retire");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     const before = registryWith(fastSubscription("keep.charge"), fastSubscription("old.charge"));
     await provision(pubsub, before, { dryRun: false });
 

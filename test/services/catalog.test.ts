@@ -1,11 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { subscribeCatalogViewServiceAtLeastOnce } from "../../generated/checkout/v1/applications_pe.js";
 import {
   ProductService,
@@ -30,18 +29,13 @@ import {
   upsertProduct,
 } from "../../services/catalog/service.js";
 import { type RunningService, startService } from "../../services/lib/run-service.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
+import { waitFor } from "../helpers/wait.js";
 
 const quiet = createLogger({ test: "catalog" });
 quiet.level = "silent";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
 
 const EMPTY_SEED = JSON.stringify({ products: [] });
 
@@ -64,10 +58,9 @@ interface Harness {
  */
 async function harness(seed: string | undefined): Promise<Harness> {
   const pubsub = testPubSub("catalog");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registry, { dryRun: false });
-  const dataDir = await mkdtemp(join(tmpdir(), "catalog-service-"));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const dataDir = await tempDir("catalog-service");
   const seedFile = join(dataDir, "seed.json");
   if (seed !== undefined) {
     await writeFile(seedFile, seed);
@@ -82,7 +75,7 @@ async function harness(seed: string | undefined): Promise<Harness> {
     },
     { logger: quiet },
   );
-  cleanups.push(() => view.close());
+  afterThisTest(() => view.close());
   return {
     pubsub,
     dataDir,
@@ -96,7 +89,7 @@ async function harness(seed: string | undefined): Promise<Harness> {
         PRODUCT_API_PORT: "0",
         ...(seed === undefined ? {} : { CATALOG_SEED_FILE: seedFile }),
       });
-      cleanups.push(() => running.stop());
+      afterThisTest(() => running.stop());
       const client = createClient(
         ProductService,
         createConnectTransport({
@@ -303,9 +296,9 @@ describe("upsertProduct", () => {
     "should give every concurrent change its own version when replicas upsert one new product at once on %s",
     async (dialect) => {
       const where = await testStoreLocation(dialect);
-      cleanups.push(() => where.remove());
+      afterThisTest(() => where.remove());
       const store = await where.open<CatalogTables>(migrations);
-      cleanups.push(() => store.close());
+      afterThisTest(() => store.close());
       const fields = (amountMinor: bigint): ProductFields => ({
         productId: "sku-race",
         name: "Race",

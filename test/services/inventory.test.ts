@@ -1,10 +1,9 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { PubSub } from "@google-cloud/pubsub";
 import pg from "pg";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   type OrderSagaServicePublisher,
@@ -36,18 +35,12 @@ import {
   type ServiceDefinition,
   startService,
 } from "../../services/lib/run-service.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { PG_URL, uniqueName } from "../helpers/stores.js";
+import { waitFor } from "../helpers/wait.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
-
-/** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
 /** The demo stock of `services/inventory/stock.json`. */
 const DEMO_STOCK = {
   "sku-headset": 300,
@@ -74,10 +67,9 @@ interface World {
 /** A fresh emulator project with the order saga's subscriptions observed, and a data directory. */
 async function world(): Promise<World> {
   const pubsub = testPubSub("inventory");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registry, { dryRun: false });
-  const dataDir = await mkdtemp(join(tmpdir(), "inventory-service-"));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const dataDir = await tempDir("inventory-service");
   const seen: Observed = { reserved: [], failed: [], released: [] };
   const observer = subscribeOrderSagaServiceAtLeastOnce(pubsub, {
     onPaymentProcessed: () => {},
@@ -93,7 +85,7 @@ async function world(): Promise<World> {
       seen.released.push(event);
     },
   });
-  cleanups.push(() => observer.close());
+  afterThisTest(() => observer.close());
   return { pubsub, saga: createOrderSagaServicePublisher(pubsub), seen, dataDir };
 }
 
@@ -110,7 +102,7 @@ async function startInventory(
     PROTOEVENTS_LOG_LEVEL: "silent",
     ...env,
   });
-  cleanups.push(() => running.stop());
+  afterThisTest(() => running.stop());
   return running;
 }
 
@@ -497,7 +489,7 @@ describe("inventory service", () => {
     const w = await world();
     // Its own schema (named after the service) in the shared test database.
     const name = uniqueName("inventory");
-    cleanups.push(async () => {
+    afterThisTest(async () => {
       const client = new pg.Client({ connectionString: PG_URL });
       await client.connect();
       try {

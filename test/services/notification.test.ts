@@ -1,13 +1,12 @@
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { type AddressInfo, createServer, type Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Message, PubSub } from "@google-cloud/pubsub";
 import { pino } from "pino";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   createShippingServicePublisher,
@@ -60,20 +59,14 @@ import {
   migrations,
   type NotificationTables,
 } from "../../services/notification/service.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
+import { waitFor } from "../helpers/wait.js";
 
 const quiet = createLogger({ test: "notification" });
 quiet.level = "silent";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
-
-/** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
 // ---- fixtures ---------------------------------------------------------------
 
 const items = [
@@ -185,10 +178,9 @@ interface Harness {
  */
 async function harness(): Promise<Harness> {
   const pubsub = testPubSub("notification");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registry, { dryRun: false });
-  const dataDir = await mkdtemp(join(tmpdir(), "notification-service-"));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const dataDir = await tempDir("notification-service");
   const [subscription] = await pubsub
     .topic(NOTIFICATION_SENT_TOPIC)
     .createSubscription("test.notification-sent");
@@ -201,7 +193,7 @@ async function harness(): Promise<Harness> {
     sent.set(envelope.id, event);
     message.ack();
   });
-  cleanups.push(() => subscription.close());
+  afterThisTest(() => subscription.close());
   const env = {
     PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
     PUBSUB_PROJECT_ID: pubsub.projectId,
@@ -214,7 +206,7 @@ async function harness(): Promise<Harness> {
     sent,
     async start() {
       const running = await startService(definition, env);
-      cleanups.push(() => running.stop());
+      afterThisTest(() => running.stop());
       return running;
     },
   };
@@ -421,9 +413,9 @@ function deliverConfirmation(
 describe("createNotificationHandlers", () => {
   it("should never log the recipient's address when it sends and when it skips a notice", async () => {
     const where = await testStoreLocation("sqlite");
-    cleanups.push(() => where.remove());
+    afterThisTest(() => where.remove());
     const store = await where.open<NotificationTables>(migrations);
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const mailer = recordingMailer();
     let logged = "";
     const log = pino(
@@ -452,9 +444,9 @@ describe("createNotificationHandlers", () => {
     "should send one e-mail when two events for the same notice are handled at once on %s",
     async (dialect) => {
       const where = await testStoreLocation(dialect);
-      cleanups.push(() => where.remove());
+      afterThisTest(() => where.remove());
       const store = await where.open<NotificationTables>(migrations);
-      cleanups.push(() => store.close());
+      afterThisTest(() => store.close());
       const mailer = recordingMailer(50);
       const handlers = createNotificationHandlers({ mailer });
       const event = create(OrderConfirmedSchema, confirmed("ord-5002")) as OrderConfirmedValid;
@@ -537,7 +529,7 @@ describe("createMailer with SMTP_URL", () => {
     const sockets: Socket[] = [];
     const silent = createServer((socket) => void sockets.push(socket));
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
-    cleanups.push(
+    afterThisTest(
       () =>
         new Promise<void>((resolve) => {
           for (const socket of sockets) {
@@ -548,7 +540,7 @@ describe("createMailer with SMTP_URL", () => {
     );
     const { port } = silent.address() as AddressInfo;
     const mailer = createSmtpMailer(`smtp://127.0.0.1:${port}`, "shop@shop.example", 300);
-    cleanups.push(() => mailer.close());
+    afterThisTest(() => mailer.close());
     const sent = mailer.send({
       to: "ada@example.com",
       subject: "s",
@@ -562,12 +554,12 @@ describe("createMailer with SMTP_URL", () => {
 
   it("should hand the e-mail to the SMTP server when SMTP_URL is set", async () => {
     const smtp = await fakeSmtpServer();
-    cleanups.push(() => smtp.close());
+    afterThisTest(() => smtp.close());
     const mailer = await createMailer(
       { SMTP_URL: smtp.url, MAIL_FROM: "Shop <shop@shop.example>" },
       "/nonexistent",
     );
-    cleanups.push(() => mailer.close());
+    afterThisTest(() => mailer.close());
     expect(mailer.kind).toBe("smtp");
     const sent = await mailer.send({
       to: "ada@example.com",
@@ -586,9 +578,9 @@ describe("createMailer with SMTP_URL", () => {
 
   it("should dead-letter without quoting the address when the server refuses the recipient for good", async () => {
     const smtp = await fakeSmtpServer();
-    cleanups.push(() => smtp.close());
+    afterThisTest(() => smtp.close());
     const mailer = await createMailer({ SMTP_URL: smtp.url }, "/nonexistent");
-    cleanups.push(() => mailer.close());
+    afterThisTest(() => mailer.close());
     const error = await mailer
       .send({
         to: "reject@example.com",

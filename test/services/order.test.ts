@@ -1,6 +1,3 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
@@ -12,7 +9,7 @@ import {
 } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import type { Message, PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   CatalogViewServiceSubscriptions,
   createCatalogServicePublisher,
@@ -112,18 +109,13 @@ import {
   migrations,
   type OrderTables,
 } from "../../services/order/service.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
+import { testPubSub } from "../helpers/pubsub.js";
 import { testStoreLocation } from "../helpers/stores.js";
+import { waitFor } from "../helpers/wait.js";
 
 const quiet = createLogger({ test: "order" });
 quiet.level = "silent";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
 
 // ---- fixtures --------------------------------------------------------------
 
@@ -793,9 +785,9 @@ describe.each(["sqlite", "postgres"] as const)(
   (dialect: StoreDialect) => {
     async function setup() {
       const where = await testStoreLocation(dialect);
-      cleanups.push(() => where.remove());
+      afterThisTest(() => where.remove());
       const store: Store<OrderTables> = await where.open<OrderTables>({ ...migrations });
-      cleanups.push(() => store.close());
+      afterThisTest(() => store.close());
       const saga = createOrderSagaHandlers({ dialect, now: () => NOW });
       const view = createCatalogViewHandlers();
       const client = createClient(
@@ -987,17 +979,16 @@ async function observe<T>(
     message.ack();
   });
   subscription.on("error", () => {});
-  cleanups.push(() => subscription.close());
+  afterThisTest(() => subscription.close());
   return seen;
 }
 
 describe("order service on the emulator", () => {
   async function startOrderService() {
     const pubsub = testPubSub("order");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
-    const dir = await mkdtemp(join(tmpdir(), "order-service-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir("order-service");
     const placedSeen = await observe(pubsub, ORDER_PLACED_TOPIC, "test.order-placed", (m) =>
       decodeOrderPlaced(m),
     );
@@ -1020,7 +1011,7 @@ describe("order service on the emulator", () => {
       PROTOEVENTS_LOG_LEVEL: "silent",
       ORDER_API_PORT: "0",
     });
-    cleanups.push(() => service.stop());
+    afterThisTest(() => service.stop());
     const port = service.ready.port;
     expect(typeof port).toBe("number");
     const client: Client<typeof OrderService> = createClient(
@@ -1315,7 +1306,7 @@ describe("order service on the emulator", () => {
       message.ack();
     });
     dlq.on("error", () => {});
-    cleanups.push(() => dlq.close());
+    afterThisTest(() => dlq.close());
     await s.payment.publishPaymentProcessed(outcomes.paymentOk("ord_stranger"));
     await waitFor("the dead letter", () => deadLetters.length > 0);
     const attributes = deadLetters[0]?.attributes ?? {};

@@ -1,10 +1,7 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   type OrderSagaServicePublisher,
@@ -28,17 +25,11 @@ import {
   paymentLimitFromEnv,
 } from "../../services/payment/gateway.js";
 import { definition, type PaymentTables } from "../../services/payment/service.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
 import { validOrderPlaced } from "../helpers/orders.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { testPubSub } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
-
-/** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
 interface Harness {
   readonly pubsub: PubSub;
   readonly service: RunningService<PaymentTables>;
@@ -54,10 +45,9 @@ interface Harness {
  */
 async function startPayment(env: Record<string, string> = {}): Promise<Harness> {
   const pubsub = testPubSub("payment");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registry, { dryRun: false });
-  const dataDir = await mkdtemp(join(tmpdir(), "payment-service-"));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const dataDir = await tempDir("payment-service");
   const service = await startService(definition, {
     PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
     PUBSUB_PROJECT_ID: pubsub.projectId,
@@ -65,7 +55,7 @@ async function startPayment(env: Record<string, string> = {}): Promise<Harness> 
     PROTOEVENTS_LOG_LEVEL: "silent",
     ...env,
   });
-  cleanups.push(() => service.stop());
+  afterThisTest(() => service.stop());
   const processed: PaymentProcessedValid[] = [];
   const failed: PaymentFailedValid[] = [];
   const refunded: PaymentRefundedValid[] = [];
@@ -83,7 +73,7 @@ async function startPayment(env: Record<string, string> = {}): Promise<Harness> 
     onInventoryReservationFailed: () => {},
     onInventoryReleased: () => {},
   });
-  cleanups.push(() => observer.close());
+  afterThisTest(() => observer.close());
   const saga = createOrderSagaServicePublisher(pubsub);
   return { pubsub, service, saga, processed, failed, refunded };
 }

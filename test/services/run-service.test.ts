@@ -1,25 +1,16 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { registry } from "../../generated/protoevents_registry.js";
 import { provision } from "../../runtime/src/provision.js";
 import { startService, UNHEALTHY_EXIT_CODE } from "../../services/lib/run-service.js";
 import { definition as shipping } from "../../services/shipping/service.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
 import { startTsProcess, type TestProcess } from "../helpers/processes.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
-
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
+import { testPubSub } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
 describe("a service process whose subscriptions cannot stream", () => {
   it("should say it is unhealthy and exit with code 3 instead of retrying in silence", async () => {
-    const dataDir = await mkdtemp(join(tmpdir(), "protoevents-unhealthy-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const dataDir = await tempDir("protoevents-unhealthy");
     // A project nobody provisioned: every subscription is NOT_FOUND.
     const service: TestProcess = startTsProcess("services/payment/main.ts", {
       PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
@@ -28,7 +19,7 @@ describe("a service process whose subscriptions cannot stream", () => {
       PROTOEVENTS_LOG_LEVEL: "info",
       PROTOEVENTS_UNHEALTHY_EXIT_SECONDS: "1",
     });
-    cleanups.push(() => service.stop());
+    afterThisTest(() => service.stop());
     const { code } = await service.exited;
     expect(code, service.output()).toBe(UNHEALTHY_EXIT_CODE);
     const fatal = service
@@ -48,10 +39,9 @@ describe("a service process whose subscriptions cannot stream", () => {
 describe("a service process's health checks", () => {
   it("should be ready once its store answers and its subscriptions stream, and not live once one cannot", async () => {
     const pubsub = testPubSub("health");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
-    const dataDir = await mkdtemp(join(tmpdir(), "protoevents-health-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const dataDir = await tempDir("protoevents-health");
     const service: TestProcess = startTsProcess("services/payment/main.ts", {
       PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
       PUBSUB_PROJECT_ID: pubsub.projectId,
@@ -59,7 +49,7 @@ describe("a service process's health checks", () => {
       PROTOEVENTS_LOG_LEVEL: "info",
       PROTOEVENTS_HEALTH_PORT: "0",
     });
-    cleanups.push(() => service.stop());
+    afterThisTest(() => service.stop());
     const line = await service.waitForMatch(
       /"msg":"health checks on GET \/livez and GET \/readyz"/,
       60_000,
@@ -100,17 +90,16 @@ describe("a service process's health checks", () => {
 describe("a running service's readiness", () => {
   it("should turn not ready the moment it starts stopping, and say why when its store is gone", async () => {
     const pubsub = testPubSub("stopping");
-    cleanups.push(() => pubsub.close());
+    afterThisTest(() => pubsub.close());
     await provision(pubsub, registry, { dryRun: false });
-    const dataDir = await mkdtemp(join(tmpdir(), "protoevents-stopping-"));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    const dataDir = await tempDir("protoevents-stopping");
     const service = await startService(shipping, {
       PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
       PUBSUB_PROJECT_ID: pubsub.projectId,
       PROTOEVENTS_DATA_DIR: dataDir,
       PROTOEVENTS_LOG_LEVEL: "silent",
     });
-    cleanups.push(() => service.stop());
+    afterThisTest(() => service.stop());
     expect(await service.readiness()).toEqual({ ok: true, reasons: [] });
     expect(service.liveness()).toEqual({ ok: true, reasons: [] });
 

@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { PubSub } from "@google-cloud/pubsub";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import {
   createOrderSagaServicePublisher,
   type OrderSagaServicePublisher,
@@ -16,16 +13,10 @@ import { provision } from "../../runtime/src/index.js";
 import { orderScopedId } from "../../services/lib/order-scoped-id.js";
 import { type RunningService, startService } from "../../services/lib/run-service.js";
 import { definition, type ShippingTables } from "../../services/shipping/service.js";
-import { testPubSub, waitFor } from "../helpers/pubsub.js";
+import { afterThisTest, tempDir } from "../helpers/cleanup.js";
+import { testPubSub } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
-
-/** Poll an asynchronous condition; fail with `what` after `timeoutMs`. */
 interface Harness {
   readonly pubsub: PubSub;
   readonly service: RunningService<ShippingTables>;
@@ -40,17 +31,16 @@ interface Harness {
  */
 async function startShipping(): Promise<Harness> {
   const pubsub = testPubSub("shipping");
-  cleanups.push(() => pubsub.close());
+  afterThisTest(() => pubsub.close());
   await provision(pubsub, registry, { dryRun: false });
-  const dataDir = await mkdtemp(join(tmpdir(), "shipping-service-"));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const dataDir = await tempDir("shipping-service");
   const service = await startService(definition, {
     PUBSUB_EMULATOR_HOST: inject("emulatorHost"),
     PUBSUB_PROJECT_ID: pubsub.projectId,
     PROTOEVENTS_DATA_DIR: dataDir,
     PROTOEVENTS_LOG_LEVEL: "silent",
   });
-  cleanups.push(() => service.stop());
+  afterThisTest(() => service.stop());
   const ready: OrderReadyForShippingValid[] = [];
   const observer = subscribeNotificationServiceAtLeastOnce(pubsub, {
     sendConfirmation: () => {},
@@ -59,7 +49,7 @@ async function startShipping(): Promise<Harness> {
       ready.push(event);
     },
   });
-  cleanups.push(() => observer.close());
+  afterThisTest(() => observer.close());
   return { pubsub, service, saga: createOrderSagaServicePublisher(pubsub), ready };
 }
 

@@ -1,13 +1,11 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createPostgresStore } from "../../runtime/src/store/postgres.js";
 import type { Store } from "../../runtime/src/store/store.js";
+import { afterThisTest, cleanUpNow } from "../helpers/cleanup.js";
 import { adminQuery, closeAdmin, dropSchema, PG_URL, uniqueName } from "./helpers.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
+  await cleanUpNow();
   await closeAdmin();
 });
 
@@ -28,10 +26,10 @@ describe("postgres store migrations", () => {
     try {
       for (let i = 0; i < 15; i++) {
         const schema = uniqueName("pe_race");
-        cleanups.push(() => dropSchema(schema));
+        afterThisTest(() => dropSchema(schema));
         const store = await createPostgresStore({ connectionString: PG_URL, schema });
         opened.push({ store, schema });
-        cleanups.push(() => store.close());
+        afterThisTest(() => store.close());
       }
     } finally {
       churning = false;

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Kysely, sql } from "kysely";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
 import {
   createPostgresStore,
@@ -14,8 +14,9 @@ import {
   type StoreDialect,
   storeConfigFromEnv,
 } from "../../runtime/src/store/index.js";
+import { afterThisTest } from "../helpers/cleanup.js";
 import { startTsProcess } from "../helpers/processes.js";
-import { waitFor } from "../helpers/pubsub.js";
+import { waitFor } from "../helpers/wait.js";
 import {
   adminQuery,
   closeAdmin,
@@ -42,15 +43,6 @@ const serviceMigrations: Record<string, Migration> = {
   },
 };
 
-/** Cleanups of the running test, run in reverse order after it. */
-const cleanups: (() => Promise<void>)[] = [];
-
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) {
-    await cleanup();
-  }
-});
-
 afterAll(async () => {
   await closeAdmin();
 });
@@ -58,14 +50,14 @@ afterAll(async () => {
 /** Open a store with the service migrations and close it after the test. */
 async function open(config: StoreConfig): Promise<Store<ServiceTables>> {
   const store = await createStore<ServiceTables>(config, { migrations: serviceMigrations });
-  cleanups.push(() => store.close());
+  afterThisTest(() => store.close());
   return store;
 }
 
 /** A fresh, empty PostgreSQL schema name, dropped after the test. */
 function newSchema(): string {
   const schema = uniqueName("pe_store");
-  cleanups.push(() => dropSchema(schema));
+  afterThisTest(() => dropSchema(schema));
   return schema;
 }
 
@@ -80,7 +72,7 @@ const harnesses: Harness[] = [
     dialect: "sqlite",
     location: async () => {
       const dir = await mkdtemp(join(tmpdir(), "protoevents-store-"));
-      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      afterThisTest(() => rm(dir, { recursive: true, force: true }));
       // A nested path proves the parent directory is created.
       return { kind: "sqlite", file: join(dir, "data", "service.sqlite") };
     },
@@ -438,11 +430,11 @@ function postgresOptions(schema: string) {
 describe("sqlite store shared by two processes", () => {
   it("should let one process relay at a time: the lease is in the file, not in a process", async () => {
     const dir = await mkdtemp(join(tmpdir(), "protoevents-store-"));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    afterThisTest(() => rm(dir, { recursive: true, force: true }));
     const file = join(dir, "shared.sqlite");
     const store = await open({ kind: "sqlite", file });
     const holder = startTsProcess("test/fixtures/lease-holder.ts", {}, [], [file]);
-    cleanups.push(() => holder.stop());
+    afterThisTest(() => holder.stop());
     await holder.waitFor("holding the outbox lease", 60_000);
     expect(await store.lockOutbox(async () => "here")).toBeUndefined();
     await holder.stop();
@@ -455,9 +447,9 @@ describe("postgres store with replicas", () => {
   it("should give exactly one claim when 20 transactions of two replicas claim one event id", async () => {
     const schema = newSchema();
     const a = await createPostgresStore<ServiceTables>(postgresOptions(schema));
-    cleanups.push(() => a.close());
+    afterThisTest(() => a.close());
     const b = await createPostgresStore<ServiceTables>(postgresOptions(schema));
-    cleanups.push(() => b.close());
+    afterThisTest(() => b.close());
     const start = deferred();
     const attempts = Array.from({ length: 20 }, (_, i) =>
       (i % 2 === 0 ? a : b).transaction(async (tx) => {
@@ -483,7 +475,7 @@ describe("postgres store with replicas", () => {
       createPostgresStore<ServiceTables>(postgresOptions(schema)),
     ]);
     for (const store of stores) {
-      cleanups.push(() => store.close());
+      afterThisTest(() => store.close());
     }
     const [a, b] = stores;
     if (a === undefined || b === undefined) {
@@ -504,7 +496,7 @@ describe("postgres store with replicas", () => {
   it("should let concurrent transactions that enqueue one ordering key take turns, so ids follow commit order", async () => {
     const schema = newSchema();
     const store = await createPostgresStore(postgresOptions(schema));
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const release = deferred();
     const firstEnqueued = deferred();
     // The first transaction enqueues key K and holds on before committing.
@@ -540,11 +532,11 @@ describe("postgres store with replicas", () => {
   it("should hold the outbox lock across replicas when both relays run", async () => {
     const schema = newSchema();
     const a = await createPostgresStore(postgresOptions(schema));
-    cleanups.push(() => a.close());
+    afterThisTest(() => a.close());
     const b = await createPostgresStore(postgresOptions(schema));
-    cleanups.push(() => b.close());
+    afterThisTest(() => b.close());
     const other = await createPostgresStore(postgresOptions(newSchema()));
-    cleanups.push(() => other.close());
+    afterThisTest(() => other.close());
     const release = deferred();
     const entered = deferred();
     const holder = a.lockOutbox(async () => {
@@ -562,9 +554,9 @@ describe("postgres store with replicas", () => {
 
   it("should keep each service in its own schema when two services share a database", async () => {
     const one = await createPostgresStore<ServiceTables>(postgresOptions(newSchema()));
-    cleanups.push(() => one.close());
+    afterThisTest(() => one.close());
     const two = await createPostgresStore<ServiceTables>(postgresOptions(newSchema()));
-    cleanups.push(() => two.close());
+    afterThisTest(() => two.close());
     expect(await one.transaction((tx) => tx.claim("sub", "evt-1"))).toBe(true);
     expect(await two.transaction((tx) => tx.claim("sub", "evt-1"))).toBe(true);
     await one.db.insertInto("notes").values({ id: "n", body: "one" }).execute();
@@ -573,7 +565,7 @@ describe("postgres store with replicas", () => {
 
   it("should parse int8 columns as numbers without changing pg's global parsers", async () => {
     const store = await createPostgresStore(postgresOptions(newSchema()));
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     const rows = await sql<{ n: unknown }>`select 9007199254740991::int8 as n`.execute(store.db);
     expect(rows.rows[0]?.n).toBe(Number.MAX_SAFE_INTEGER);
     expect(await adminQuery<{ n: unknown }>("select 1::int8 as n")).toEqual([{ n: "1" }]);
@@ -595,14 +587,14 @@ describe("postgres store failures", () => {
 
   it("should fail with store_unavailable while PostgreSQL is unreachable and recover when it returns", async () => {
     const proxy = await startTcpProxy(5432);
-    cleanups.push(() => proxy.down());
+    afterThisTest(() => proxy.down());
     const schema = newSchema();
     const store = await createPostgresStore({
       connectionString: `postgres://postgres@127.0.0.1:${proxy.port}/test`,
       schema,
       poolSize: 3,
     });
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     expect(await store.transaction((tx) => tx.claim("sub", "evt-1"))).toBe(true);
 
     await proxy.down();
@@ -628,7 +620,7 @@ describe("postgres store failures", () => {
       applicationName,
       poolSize: 3,
     });
-    cleanups.push(() => store.close());
+    afterThisTest(() => store.close());
     // Open three pooled connections.
     await Promise.all(
       [1, 2, 3].map((i) =>
@@ -662,7 +654,7 @@ describe("postgres store failures", () => {
   it("should report a deadlock as store_unavailable when it surfaces through the work function", async () => {
     const schema = newSchema();
     const a = await createPostgresStore<ServiceTables>(postgresOptions(schema));
-    cleanups.push(() => a.close());
+    afterThisTest(() => a.close());
     await a.db
       .insertInto("notes")
       .values([
