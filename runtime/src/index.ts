@@ -6,20 +6,7 @@
  */
 
 // Consuming
-export {
-  CLOSE_GRACE_MS,
-  type Consumer,
-  type ConsumerHealth,
-  type ConsumerOptions,
-  DeadLetterAttribute,
-  type DeliveryOutcome,
-  type DeliveryResult,
-  type Handler,
-  type HandlerContext,
-  REPLAY_FOR_ATTRIBUTE,
-  type SubscriptionHealth,
-  type TransactionContext,
-} from "./consumer.js";
+export { CLOSE_GRACE_MS, type Consumer, type ConsumerOptions } from "./consumer.js";
 // Operating dead letters
 export {
   type DeadLetter,
@@ -29,23 +16,31 @@ export {
   type DeadLetterSummary,
   type DeadLetterView,
   type DecodedDeadLetterView,
-  deadLetterReason,
-  EXHAUSTED_RETRIES,
   listDeadLetters,
   type ReplayOptions,
   type ReplayOutcome,
   type ReplayReport,
-  replayAttributes,
   replayDeadLetters,
   selectsDeadLetter,
   showDeadLetters,
   summarizeDeadLetters,
-  UNKNOWN_REASON,
   type UndecodableDeadLetterView,
   viewDeadLetter,
 } from "./dead-letters.js";
 export * as defaults from "./default-options.js";
 export { DEFAULT_DEAD_LETTER_LIMIT } from "./default-options.js";
+export type { Handler, HandlerContext, TransactionContext } from "./delivery/binding.js";
+// The dead-letter protocol: the attributes a dead letter carries
+export {
+  DeadLetterAttribute,
+  deadLetterReason,
+  EXHAUSTED_RETRIES,
+  REPLAY_FOR_ATTRIBUTE,
+  replayAttributes,
+  UNKNOWN_REASON,
+} from "./delivery/dead-letter-protocol.js";
+export type { DeliveryOutcome, DeliveryResult } from "./delivery/deliverer.js";
+export type { ConsumerHealth, SubscriptionHealth } from "./delivery/stream-supervisor.js";
 export {
   EMULATOR_COMMAND_ENV,
   type Emulator,
@@ -172,7 +167,7 @@ export { uuidv7 } from "./uuidv7.js";
 
 // ---- integrators: called by generated code -------------------------------
 
-export { type Binding, bindHandler, startConsumer, withTransaction } from "./consumer.js";
+export { startConsumer, type TransactionalStore } from "./consumer.js";
 export {
   type ApplicationContract,
   type ContractRegistry,
@@ -185,6 +180,7 @@ export {
   type PayloadEncoding,
   type SubscriptionContract,
 } from "./contract.js";
+export { type Binding, bindHandler, withTransaction } from "./delivery/binding.js";
 export { decodeEvent, decodeValidEvent, encodeEvent, readEnvelope } from "./envelope.js";
 export { type LinearPattern, linearPattern } from "./pattern.js";
 export { createEventPublisher } from "./publisher.js";

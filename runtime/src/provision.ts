@@ -6,6 +6,7 @@ import type {
 } from "@google-cloud/pubsub";
 import type { ContractRegistry, SubscriptionContract } from "./contract.js";
 import { Code, ProtoeventsError } from "./errors.js";
+import { GrpcStatus, grpcCode } from "./grpc.js";
 
 /** What applying an action does to a resource. */
 export type ActionKind = "create" | "update" | "unchanged" | "conflict";
@@ -195,9 +196,6 @@ const PUBSUB_DEFAULTS = {
  */
 const ADMIN_CONCURRENCY = 8;
 
-const ALREADY_EXISTS = 6;
-const NOT_FOUND = 5;
-
 /** Fields Pub/Sub cannot change on an existing subscription, and what to do instead. */
 const IMMUTABLE: Readonly<Record<string, string>> = {
   topic: "a subscription cannot move to another topic",
@@ -341,7 +339,7 @@ async function readMembers(pubsub: PubSub, grant: IamGrant): Promise<string[]> {
       .filter((b) => b.role === grant.role)
       .flatMap((b) => b.members ?? []);
   } catch (cause) {
-    if (grpcCode(cause) === NOT_FOUND) {
+    if (grpcCode(cause) === GrpcStatus.NOT_FOUND) {
       return [];
     }
     throw new ProtoeventsError(
@@ -977,12 +975,6 @@ function changedFields<M extends object>(action: ProvisioningAction, metadata: M
 
 // ---- Pub/Sub calls -----------------------------------------------------------
 
-function grpcCode(error: unknown): unknown {
-  return typeof error === "object" && error !== null
-    ? (error as { code?: unknown }).code
-    : undefined;
-}
-
 async function resolveProjectId(pubsub: PubSub): Promise<string> {
   try {
     await pubsub.getClientConfig();
@@ -1006,7 +998,7 @@ async function readMetadata<M>(
     const [metadata] = await call();
     return metadata;
   } catch (cause) {
-    if (grpcCode(cause) === NOT_FOUND) {
+    if (grpcCode(cause) === GrpcStatus.NOT_FOUND) {
       return undefined;
     }
     throw new ProtoeventsError(Code.PubSubUnavailable, `Could not read ${resource} ${name}`, {
@@ -1024,7 +1016,7 @@ async function callPubSub(
     await call();
     return "done";
   } catch (cause) {
-    if (tolerateAlreadyExists && grpcCode(cause) === ALREADY_EXISTS) {
+    if (tolerateAlreadyExists && grpcCode(cause) === GrpcStatus.ALREADY_EXISTS) {
       return "already-exists";
     }
     const reason = cause instanceof Error ? `: ${cause.message}` : "";

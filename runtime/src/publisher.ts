@@ -18,6 +18,7 @@ import {
 import { Code, ProtoeventsError } from "./errors.js";
 import { getDefaultLogger, type Logger } from "./logger.js";
 import { recordSent } from "./metrics.js";
+import { createTopicCache } from "./topic-cache.js";
 import {
   contextOfTraceparent,
   getTracer,
@@ -114,7 +115,7 @@ export function createEventPublisher(
   pubsub: PubSub,
   options: EventPublisherOptions,
 ): EventPublisher {
-  const topics = new Map<string, Topic>();
+  const topics = createTopicCache(pubsub);
   const batching = { ...DEFAULT_BATCHING, ...options.batching };
   const validate = options.validate ?? true;
   const source = options.source;
@@ -122,15 +123,10 @@ export function createEventPublisher(
   const log = options.logger ?? getDefaultLogger();
 
   function topicFor(contract: Pick<EventContract, "topic" | "orderingKeyField">): Topic {
-    let topic = topics.get(contract.topic);
-    if (topic === undefined) {
-      topic = pubsub.topic(contract.topic, {
-        batching,
-        messageOrdering: contract.orderingKeyField !== undefined,
-      });
-      topics.set(contract.topic, topic);
-    }
-    return topic;
+    return topics.topic(contract.topic, {
+      batching,
+      messageOrdering: contract.orderingKeyField !== undefined,
+    });
   }
 
   function send(
@@ -248,8 +244,8 @@ export function createEventPublisher(
       );
     },
 
-    async flush(): Promise<void> {
-      await Promise.all([...topics.values()].map((topic) => topic.flush()));
+    flush(): Promise<void> {
+      return topics.flush();
     },
   };
 }
