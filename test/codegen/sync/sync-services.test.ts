@@ -6,16 +6,15 @@ import { promisify } from "node:util";
 import { create, createFileRegistry, type DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { snapshotContracts } from "../../codegen/src/compat/contract-snapshot.js";
+import { snapshotContracts } from "../../../codegen/src/compat/contract-snapshot.js";
 import {
   formatSyncReport,
   type HandlerSpec,
   handlerSpecs,
   syncServices,
-} from "../../codegen/src/sync/sync-services.js";
-import { protoevents } from "../helpers/cli.js";
-import { compileRequest } from "../helpers/compile-proto.js";
-import { root } from "./gate-harness.js";
+} from "../../../codegen/src/sync/sync-services.js";
+import { protoevents, ROOT as root } from "../../helpers/cli.js";
+import { compileRequest } from "../../helpers/compile-proto.js";
 
 const run = promisify(execFile);
 const fixtures = join(root, "test", "fixtures", "sync");
