@@ -2,7 +2,8 @@
  * The one module that runs the buf CLI: resolved through the installed
  * `@bufbuild/buf` package (never a fixed path), with its findings parsed from
  * `--error-format json`. The compatibility gate, releases, the catalog, sync
- * and `protoevents generate` all run buf through here.
+ * and `protoevents generate` all run buf through here, and so do the tests
+ * and benchmarks that compile .proto sources.
  */
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";

@@ -6,14 +6,14 @@
  * Entries `codegen-10`, `codegen-100`, `codegen-1000`; the note gives the time
  * per event, which stays flat when codegen scales linearly.
  */
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CodeGeneratorRequestSchema, FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
+import { runBuf } from "../../codegen/src/buf.js";
 import { type BenchResult, summarise } from "./report.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -65,15 +65,11 @@ message Event${n} {
         "\n",
       )}\nservice BenchService {\n  option (protoevents.v1.application) = { name: "bench" };\n${rpcs.join("\n")}\n}\n`,
   );
-  const image = join(dir, "image.binpb");
-  await promisify(execFile)(join(root, "node_modules/.bin/buf"), [
-    "build",
-    dir,
-    "--as-file-descriptor-set",
-    "-o",
-    image,
-  ]);
-  const set = fromBinary(FileDescriptorSetSchema, await readFile(image));
+  const run = await runBuf({ dir }, ["build", "--as-file-descriptor-set", "-o", "-"]);
+  if (run.code !== 0) {
+    throw new Error(`buf build failed: ${run.stderr}`);
+  }
+  const set = fromBinary(FileDescriptorSetSchema, run.stdout);
   return toBinary(
     CodeGeneratorRequestSchema,
     create(CodeGeneratorRequestSchema, {

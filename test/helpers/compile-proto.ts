@@ -1,18 +1,16 @@
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import {
   type CodeGeneratorRequest,
   CodeGeneratorRequestSchema,
   FileDescriptorSetSchema,
 } from "@bufbuild/protobuf/wkt";
+import { runBuf } from "../../codegen/src/buf.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
-const buf = join(root, "node_modules", ".bin", "buf");
 
 /**
  * Compile inline .proto sources with the real buf CLI (next to the
@@ -57,15 +55,11 @@ async function compile(
       await mkdir(dirname(join(dir, name)), { recursive: true });
       await writeFile(join(dir, name), content);
     }
-    const out = join(dir, "image.binpb");
-    try {
-      await promisify(execFile)(buf, ["build", dir, "--as-file-descriptor-set", "-o", out]);
-    } catch (error) {
-      throw new Error(
-        `buf build failed: ${(error as { stderr?: string }).stderr ?? String(error)}`,
-      );
+    const run = await runBuf({ dir }, ["build", "--as-file-descriptor-set", "-o", "-"]);
+    if (run.code !== 0) {
+      throw new Error(`buf build failed: ${run.stderr}`);
     }
-    const set = fromBinary(FileDescriptorSetSchema, await readFile(out));
+    const set = fromBinary(FileDescriptorSetSchema, run.stdout);
     return create(CodeGeneratorRequestSchema, {
       fileToGenerate: Object.keys(files),
       parameter,
