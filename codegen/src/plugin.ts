@@ -1,7 +1,9 @@
 import { createRequire } from "node:module";
 import { createEcmaScriptPlugin, type Plugin, type Schema } from "@bufbuild/protoplugin";
-import { analyse, FileEmitter, peFileName } from "./emit.js";
-import { emitRegistry, registryHeader } from "./emit-registry.js";
+import { analyse } from "./emit/analysis.js";
+import { emitFile } from "./emit/file.js";
+import { peFileName } from "./emit/names.js";
+import { emitRegistry, registryHeader } from "./emit/registry.js";
 import { REGISTRY_FILE } from "./layout.js";
 import { buildModel } from "./model.js";
 
@@ -50,8 +52,9 @@ function generateTs(schema: Schema<PluginOptions>): void {
   const model = buildModel(schema.files, schema.allFiles, schema.options.pathPrefix);
   const analysis = analyse(schema, model);
   for (const file of schema.files) {
-    const f = schema.generateFile(`${peFileName(file)}.ts`);
-    new FileEmitter(f, file, model, analysis, { runtime: schema.options.runtime }).emit();
+    emitFile(schema.generateFile(`${peFileName(file)}.ts`), file, model, analysis, {
+      runtime: schema.options.runtime,
+    });
   }
   if (model.events.size > 0 || model.applications.length > 0) {
     emitRegistry(schema.generateFile(REGISTRY_FILE), schema, model, {

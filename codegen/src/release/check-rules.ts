@@ -2,10 +2,11 @@
  * Field rules read from descriptors and checked on a decoded message: what
  * the generated validators do, for contracts that have no generated code at
  * hand — a release's, in the compatibility gate. The semantics are the
- * validators' (`emit.ts`, "validators"): `required` by field kind, length and
- * pattern on non-empty values only, `min`/`max` on every value, item counts
- * on lists and maps, nested messages checked wherever they are set. A test
- * holds the two to the same answers on the checkout's events.
+ * validators' (`emit/validators.ts`, `emit/value-checks.ts`): `required` by
+ * field kind, length and pattern on non-empty values only, `min`/`max` on
+ * every value, item counts on lists and maps, nested messages checked
+ * wherever they are set. A test holds the two to the same answers on the
+ * checkout's events.
  */
 import { type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
 import { linearPattern } from "@protoevents/runtime/pattern";

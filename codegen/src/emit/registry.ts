@@ -1,6 +1,12 @@
+/**
+ * Prints `protoevents_registry.ts`: one list of every event contract and
+ * application contract of the files generated, imported from their
+ * `<file>_pe.ts` modules under the names names.ts gives them.
+ */
 import type { GeneratedFile, Printable, Schema } from "@bufbuild/protoplugin";
-import { peFileName } from "./emit.js";
-import type { ContractModel } from "./model.js";
+import type { ContractModel } from "../model.js";
+import type { EmitOptions } from "./context.js";
+import { generatedNames } from "./names.js";
 
 /**
  * The registry's header. protoplugin's preamble names one source file, and the
@@ -22,8 +28,9 @@ export function emitRegistry(
   f: GeneratedFile,
   schema: Schema,
   model: ContractModel,
-  options: { readonly runtime: string },
+  options: EmitOptions,
 ): void {
+  const names = generatedNames(f);
   const generated = new Set(schema.files);
   const events = [...model.events.values()].filter((e) => generated.has(e.desc.file));
   const list = (items: Printable[]): Printable[] =>
@@ -45,19 +52,13 @@ export function emitRegistry(
   );
   f.print(
     "  events: [",
-    ...list(
-      events.map((e) =>
-        f.import(`${f.importShape(e.desc).name}Event`, `./${peFileName(e.desc.file)}.js`),
-      ),
-    ),
+    ...list(events.map((e) => names.ref(e.desc, names.event(e.desc).contract))),
     "],",
   );
   f.print(
     "  applications: [",
     ...list(
-      model.applications.map((a) =>
-        f.import(`${a.service.name}Application`, `./${peFileName(a.service.file)}.js`),
-      ),
+      model.applications.map((a) => names.ref(a.service, names.application(a.service).application)),
     ),
     "],",
   );
