@@ -15,12 +15,7 @@ import {
   type Printable,
   type Schema,
 } from "@bufbuild/protoplugin";
-import {
-  type ApplicationModel,
-  type ContractModel,
-  DEAD_LETTER_SUFFIX,
-  type EventModel,
-} from "./model.js";
+import type { ApplicationModel, ContractModel, EventModel } from "./model.js";
 import type { FieldRules } from "./options.js";
 import { planPattern } from "./pattern.js";
 import { is64, isExplicitScalar } from "./scalars.js";
@@ -943,7 +938,7 @@ export class FileEmitter {
       f.print(`    ordered: ${sub.ordered},`);
       f.print(`    filter: ${JSON.stringify(sub.filter)},`);
       f.print(
-        `    deadLetter: ${sub.deadLetter ? `{ topic: ${JSON.stringify(sub.name + DEAD_LETTER_SUFFIX)}, subscription: ${JSON.stringify(sub.name + DEAD_LETTER_SUFFIX)} }` : "undefined"},`,
+        `    deadLetter: ${sub.deadLetterIds === undefined ? "undefined" : `{ topic: ${JSON.stringify(sub.deadLetterIds.topic)}, subscription: ${JSON.stringify(sub.deadLetterIds.subscription)} }`},`,
       );
       f.print(`    siblingTypes: ${JSON.stringify(sub.siblingTypes)},`);
       f.print("  }),");
@@ -1134,7 +1129,7 @@ export class FileEmitter {
     f.print(f.export("interface", `${base}Handlers`), `<Context = ${base}Context> {`);
     for (const sub of app.subscriptions) {
       const rpcComment = leadingComment(sub.method);
-      const settings = `Subscription \`${sub.name}\`: ${sub.maxDeliveryAttempts} delivery attempts, ack deadline ${sub.ackDeadlineSeconds} s, backoff ${sub.minBackoffSeconds}–${sub.maxBackoffSeconds} s${sub.ordered ? ", ordered" : ""}${sub.deadLetter ? `, dead letters to \`${sub.name}${DEAD_LETTER_SUFFIX}\`` : ", no dead-letter topic"}.`;
+      const settings = `Subscription \`${sub.name}\`: ${sub.maxDeliveryAttempts} delivery attempts, ack deadline ${sub.ackDeadlineSeconds} s, backoff ${sub.minBackoffSeconds}–${sub.maxBackoffSeconds} s${sub.ordered ? ", ordered" : ""}${sub.deadLetterIds === undefined ? ", no dead-letter topic" : `, dead letters to \`${sub.deadLetterIds.topic}\``}.`;
       f.print(f.jsDoc(`${rpcComment === "" ? "" : `${rpcComment}\n\n`}${settings}`, "  "));
       f.print(
         `  ${camel(sub.method.name)}(event: `,

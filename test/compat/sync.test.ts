@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { create, createFileRegistry, type DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { snapshotContracts } from "../../codegen/src/compat/contract-snapshot.js";
+import { readContracts } from "../../codegen/src/read-contracts.js";
 import {
   formatSyncReport,
   type HandlerSpec,
@@ -45,7 +45,7 @@ ${rpcs.shipping.map(rpc).join("\n")}
   const files = request.fileToGenerate
     .map((name) => registry.getFile(name))
     .filter((f): f is DescFile => f !== undefined);
-  return handlerSpecs(snapshotContracts(files));
+  return handlerSpecs(readContracts(files).model);
 }
 
 const today = {

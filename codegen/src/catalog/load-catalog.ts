@@ -9,7 +9,7 @@ import { type DescEnum, type DescField, type DescMessage, ScalarType } from "@bu
 import { getComments } from "@bufbuild/protoplugin";
 import { bufBuild, pathPrefixOf, readModulePath } from "../buf.js";
 import { readImage } from "../compat/image.js";
-import { buildModel, type ContractModel, DEAD_LETTER_SUFFIX, type EventModel } from "../model.js";
+import { buildModel, type ContractModel, type EventModel } from "../model.js";
 import type { FieldRules } from "../options.js";
 
 /** One field of an event or of a message it contains. */
@@ -167,12 +167,7 @@ export function catalogOf(model: ContractModel): Catalog {
         maxBackoffSeconds: sub.maxBackoffSeconds,
         ordered: sub.ordered,
         filter: sub.filter,
-        deadLetter: sub.deadLetter
-          ? {
-              topic: `${sub.name}${DEAD_LETTER_SUFFIX}`,
-              subscription: `${sub.name}${DEAD_LETTER_SUFFIX}`,
-            }
-          : undefined,
+        deadLetter: sub.deadLetterIds,
       }),
     ),
   );
@@ -218,7 +213,7 @@ export function catalogOf(model: ContractModel): Catalog {
       orderingKey: event.orderingKeyField?.name,
       subject: event.subjectField?.name,
       encoding: event.encoding,
-      contentType: event.encoding === "json" ? "application/json" : "application/protobuf",
+      contentType: event.contentType,
       dataschema: event.dataschema,
       owners: ownersOf(event.type),
       subscriptions: subscriptions.filter((s) => s.eventType === event.type),
