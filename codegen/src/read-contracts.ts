@@ -555,7 +555,7 @@ function readApplication(
   };
 }
 
-/** The subscription of a consumer rpc; checked unless it is streaming, which is all that is wrong with it then. */
+/** The subscription of a consumer rpc, checked; a streaming rpc gets that one finding and no other check. */
 function readSubscription(
   r: Reading,
   application: string,
