@@ -32,19 +32,19 @@ export async function runSync(config: Config, options: RunSyncOptions = {}): Pro
     formatSyncReport,
     handlerSpecs,
     pathPrefixOf,
+    readContracts,
     readImage,
     readModulePath,
-    snapshotContracts,
     syncServices,
   } = await import("@protoevents/codegen");
   const dir = config.root;
   const modulePath = await readModulePath(dir);
   const image = readImage(await bufBuild({ dir }, modulePath), `the image of ${modulePath}`);
-  const snapshot = snapshotContracts(image.files, pathPrefixOf(modulePath));
+  const { model } = readContracts(image.files, { pathPrefix: pathPrefixOf(modulePath) });
   const report = await syncServices({
     servicesDir: options.handlers ?? handlerDirs(config),
     exclude: [join(dir, config.generated), join(dir, "node_modules")],
-    specs: handlerSpecs(snapshot),
+    specs: handlerSpecs(model),
     dryRun: options.dryRun === true,
     cwd: dir,
   });

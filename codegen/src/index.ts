@@ -51,6 +51,11 @@ export {
   REGISTRY_FILE,
 } from "./layout.js";
 export {
+  type ContractReading,
+  type ReadOptions,
+  readContracts,
+} from "./read-contracts.js";
+export {
   type CreateReleaseOptions,
   createRelease,
   listReleases,

@@ -176,7 +176,7 @@ export async function runDemo(options: { orders: number; rate: number }): Promis
     await sagaConsumer.close();
     out(
       counts.outcomes === counts.placed && counts.deadLettered === 1
-        ? `every order reached the saga; dead letters wait on ${PaymentServiceSubscriptions.chargeOrder.name}.dead-letter`
+        ? `every order reached the saga; dead letters wait on ${PaymentServiceSubscriptions.chargeOrder.deadLetter?.topic}`
         : "stopped before every order was processed",
     );
   } finally {

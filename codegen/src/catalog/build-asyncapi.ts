@@ -50,7 +50,14 @@ function headersOf(event: CatalogEvent): JsonSchema {
       description:
         "The event id (UUIDv7). Redeliveries and replays keep it; consumers' inboxes deduplicate by it.",
     },
-    "ce-type": { type: "string", const: event.typeName, description: "The full proto name." },
+    "ce-type": {
+      type: "string",
+      const: event.type,
+      description:
+        event.type === event.typeName
+          ? "The full proto name."
+          : "The CloudEvents type the contract's type option sets.",
+    },
     "ce-source": {
       type: "string",
       description: "The producing application.",

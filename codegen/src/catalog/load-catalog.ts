@@ -9,7 +9,7 @@ import { type DescEnum, type DescField, type DescMessage, ScalarType } from "@bu
 import { getComments } from "@bufbuild/protoplugin";
 import { bufBuild, pathPrefixOf, readModulePath } from "../buf.js";
 import { readImage } from "../compat/image.js";
-import { buildModel, type ContractModel, DEAD_LETTER_SUFFIX, type EventModel } from "../model.js";
+import { buildModel, type ContractModel, type EventModel } from "../model.js";
 import type { FieldRules } from "../options.js";
 
 /** One field of an event or of a message it contains. */
@@ -63,6 +63,7 @@ export interface CatalogSubscription {
   readonly service: string;
   readonly rpc: string;
   readonly comment: string;
+  /** Full name of the event consumed, e.g. `checkout.v1.OrderPlaced`. */
   readonly eventType: string;
   readonly topic: string;
   readonly maxDeliveryAttempts: number;
@@ -77,6 +78,8 @@ export interface CatalogSubscription {
 
 /** An event: its payload message plus what the contracts say about it. */
 export interface CatalogEvent extends CatalogMessage {
+  /** `ce-type`: the `type` option, else the full name. */
+  readonly type: string;
   readonly topic: string;
   readonly orderingKey: string | undefined;
   readonly subject: string | undefined;
@@ -94,7 +97,7 @@ export interface CatalogEvent extends CatalogMessage {
 export interface CatalogApplication {
   readonly name: string;
   readonly services: readonly { readonly typeName: string; readonly comment: string }[];
-  /** Event types it publishes. */
+  /** Full names of the events it publishes. */
   readonly publishes: readonly string[];
   readonly subscriptions: readonly CatalogSubscription[];
 }
@@ -103,7 +106,7 @@ export interface CatalogApplication {
 export interface CatalogTopic {
   readonly name: string;
   readonly kind: "event" | "dead-letter";
-  /** Event types it carries (for a dead-letter topic: of its subscription). */
+  /** Full names of the events it carries (for a dead-letter topic: of its subscription). */
   readonly eventTypes: readonly string[];
   /** Subscriptions on it (for a dead-letter topic: the one keeping its messages). */
   readonly subscriptions: readonly string[];
@@ -159,7 +162,7 @@ export function catalogOf(model: ContractModel): Catalog {
         service: app.service.typeName,
         rpc: sub.method.name,
         comment: commentOf(sub.method),
-        eventType: sub.event.type,
+        eventType: sub.event.desc.typeName,
         topic: sub.event.topic,
         maxDeliveryAttempts: sub.maxDeliveryAttempts,
         ackDeadlineSeconds: sub.ackDeadlineSeconds,
@@ -167,19 +170,12 @@ export function catalogOf(model: ContractModel): Catalog {
         maxBackoffSeconds: sub.maxBackoffSeconds,
         ordered: sub.ordered,
         filter: sub.filter,
-        deadLetter: sub.deadLetter
-          ? {
-              topic: `${sub.name}${DEAD_LETTER_SUFFIX}`,
-              subscription: `${sub.name}${DEAD_LETTER_SUFFIX}`,
-            }
-          : undefined,
+        deadLetter: sub.deadLetterIds,
       }),
     ),
   );
-  const ownersOf = (type: string): string[] =>
-    unique(
-      model.applications.filter((a) => a.publishes.some((e) => e.type === type)).map((a) => a.name),
-    );
+  const ownersOf = (event: EventModel): string[] =>
+    unique(model.applications.filter((a) => a.publishes.includes(event)).map((a) => a.name));
 
   // Every message and enum an event reaches, events first.
   const messages = new Map<string, DescMessage>();
@@ -201,7 +197,7 @@ export function catalogOf(model: ContractModel): Catalog {
   for (const event of events) {
     visit(event.desc);
   }
-  const eventTypes = new Set(events.map((e) => e.type));
+  const eventNames = new Set(events.map((e) => e.desc.typeName));
   const messageOf = (desc: DescMessage): CatalogMessage => ({
     typeName: desc.typeName,
     name: desc.name,
@@ -214,14 +210,15 @@ export function catalogOf(model: ContractModel): Catalog {
   const catalogEvents = events.map(
     (event: EventModel): CatalogEvent => ({
       ...messageOf(event.desc),
+      type: event.type,
       topic: event.topic,
       orderingKey: event.orderingKeyField?.name,
       subject: event.subjectField?.name,
       encoding: event.encoding,
-      contentType: event.encoding === "json" ? "application/json" : "application/protobuf",
+      contentType: event.contentType,
       dataschema: event.dataschema,
-      owners: ownersOf(event.type),
-      subscriptions: subscriptions.filter((s) => s.eventType === event.type),
+      owners: ownersOf(event),
+      subscriptions: subscriptions.filter((s) => s.eventType === event.desc.typeName),
     }),
   );
 
@@ -234,7 +231,10 @@ export function catalogOf(model: ContractModel): Catalog {
         ...(known?.services ?? []),
         { typeName: app.service.typeName, comment: commentOf(app.service) },
       ],
-      publishes: unique([...(known?.publishes ?? []), ...app.publishes.map((e) => e.type)]),
+      publishes: unique([
+        ...(known?.publishes ?? []),
+        ...app.publishes.map((e) => e.desc.typeName),
+      ]),
       subscriptions: [
         ...(known?.subscriptions ?? []),
         ...subscriptions.filter((s) => s.service === app.service.typeName),
@@ -247,7 +247,7 @@ export function catalogOf(model: ContractModel): Catalog {
     topics.push({
       name: topic,
       kind: "event",
-      eventTypes: events.filter((e) => e.topic === topic).map((e) => e.type),
+      eventTypes: events.filter((e) => e.topic === topic).map((e) => e.desc.typeName),
       subscriptions: subscriptions.filter((s) => s.topic === topic).map((s) => s.name),
       deadLetterOf: undefined,
     });
@@ -266,7 +266,7 @@ export function catalogOf(model: ContractModel): Catalog {
 
   return {
     events: catalogEvents,
-    types: [...messages.values()].filter((m) => !eventTypes.has(m.typeName)).map(messageOf),
+    types: [...messages.values()].filter((m) => !eventNames.has(m.typeName)).map(messageOf),
     enums: [...enums.values()].map((e) => ({
       typeName: e.typeName,
       comment: commentOf(e),

@@ -616,7 +616,7 @@ function compareSubscriptions(sides: Sides, findings: CompatFinding[]): void {
     if (old.deadLetter && !now.deadLetter) {
       findings.push({
         rule: CompatRule.deadLetterDisabled,
-        message: `subscription ${now.subscription} (rpc ${rpc}) turns dead-lettering off: a message that keeps failing is redelivered until it expires instead of being kept on ${now.subscription}.dead-letter, and the dead letters already there lose their way back`,
+        message: `subscription ${now.subscription} (rpc ${rpc}) turns dead-lettering off: a message that keeps failing is redelivered until it expires instead of being kept on ${old.deadLetterTopic}, and the dead letters already there lose their way back`,
         fix: `remove dead_letter: false (dead-lettering is on by default); if the rpc must not dead-letter, add a new rpc without it and retire this one once its subscription has drained`,
         location: locate(
           now.desc,

@@ -1,25 +1,17 @@
 /**
  * What the event-level compatibility rules compare: the events, their
- * topics, types, keys and field rules, and the consumers with their
- * subscriptions, read from descriptors through `options.ts`.
+ * topics, types, keys and modes, and the consumers with their
+ * subscriptions, projected from the contract model (`readContracts`), plus
+ * the descriptors the rules compare wire shapes and field rules on.
  *
- * Unlike `buildModel`, reading a snapshot refuses nothing: a release was
+ * Unlike `buildModel`, taking a snapshot refuses nothing: a release was
  * valid under the codegen checks of its day, and a check added later must not
  * make an old release unreadable.
  */
 import type { DescEnum, DescFile, DescMessage, DescMethod, DescService } from "@bufbuild/protobuf";
-import { DEFAULT_MAX_EVENT_BYTES } from "@protoevents/runtime/defaults";
-import { subscriptionFilter, subscriptionId } from "../derive.js";
-import { PayloadEncoding } from "../gen/protoevents/v1/options_pb.js";
-import {
-  type CompatibilityMode,
-  compatibilityMode,
-  DEFAULT_COMPATIBILITY,
-  getApplicationOptions,
-  getEventOptions,
-  getSubscriptionOptions,
-  packageDefaultsOf,
-} from "../options.js";
+import type { ContractModel } from "../model.js";
+import type { CompatibilityMode } from "../options.js";
+import { readContracts } from "../read-contracts.js";
 
 /** One event as a release or today's contracts declare it. */
 export interface EventSnapshot {
@@ -55,6 +47,8 @@ export interface ConsumerSnapshot {
   /** Full name of the message consumed (the rpc's input). */
   readonly event: string;
   readonly deadLetter: boolean;
+  /** Its dead-letter topic; empty when dead-lettering is off. */
+  readonly deadLetterTopic: string;
   /** The contract's own filter (without the ce-type clause a shared topic adds). */
   readonly filter: string;
   /** The filter provisioning gives the subscription: the own filter and, on a shared topic, the ce-type clause. */
@@ -65,12 +59,10 @@ export interface ConsumerSnapshot {
   readonly desc: DescMethod;
 }
 
-/** An application service: its name and consumer rpcs, for `sync`. */
+/** An application service: its name, consumer rpcs, retirements and what it may publish. */
 export interface ApplicationSnapshot {
   readonly name: string;
   readonly service: string;
-  /** The service's short name, e.g. `PaymentService`: generated code names `PaymentServiceHandlers` after it. */
-  readonly serviceName: string;
   readonly consumers: readonly ConsumerSnapshot[];
   /** Subscription ids it retired on purpose (`retired_subscriptions`). */
   readonly retired: readonly string[];
@@ -106,68 +98,64 @@ function* walkMessages(messages: readonly DescMessage[]): Generator<DescMessage>
  * @param pathPrefix prepended to file names in locations, e.g. `proto/`.
  */
 export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): ContractSnapshot {
+  return snapshotOf(readContracts(files, { pathPrefix }).model, files, pathPrefix);
+}
+
+/**
+ * The snapshot of a contract model: its projection for the compatibility
+ * rules, which derives nothing of its own.
+ *
+ * @param files the files the model was read from, for their messages.
+ */
+export function snapshotOf(
+  model: ContractModel,
+  files: readonly DescFile[],
+  pathPrefix: string,
+): ContractSnapshot {
   const events = new Map<string, EventSnapshot>();
+  for (const event of model.events.values()) {
+    events.set(event.desc.typeName, {
+      compatibility: event.compatibility,
+      compatibilityFrom: event.compatibilityFrom,
+      name: event.desc.typeName,
+      type: event.type,
+      topic: event.topic,
+      orderingKey: event.orderingKey,
+      subject: event.subject,
+      encoding: event.encoding,
+      maxBytes: event.maxBytes,
+      desc: event.desc,
+    });
+  }
+  const applications = model.applications.map(
+    (app): ApplicationSnapshot => ({
+      name: app.name,
+      service: app.service.typeName,
+      consumers: app.subscriptions.map(
+        (sub): ConsumerSnapshot => ({
+          application: app.name,
+          service: app.service.typeName,
+          rpc: sub.method.name,
+          subscription: sub.name,
+          event: sub.event.desc.typeName,
+          deadLetter: sub.deadLetter,
+          deadLetterTopic: sub.deadLetterIds?.topic ?? "",
+          filter: sub.contractFilter,
+          effectiveFilter: sub.filter,
+          ordered: sub.ordered,
+          derivedName: sub.derivedName,
+          desc: sub.method,
+        }),
+      ),
+      retired: app.retired,
+      publishes: app.publishesDeclared,
+      desc: app.service,
+    }),
+  );
   const messages = new Map<string, DescMessage>();
-  const packageDefaults = packageDefaultsOf(files);
   for (const file of files) {
     for (const message of walkMessages(file.messages)) {
       messages.set(message.typeName, message);
-      const options = getEventOptions(message);
-      if (options !== undefined) {
-        const own = compatibilityMode(options.compatibility);
-        const inherited = packageDefaults.get(file.proto.package)?.compatibility;
-        events.set(message.typeName, {
-          compatibility: own ?? inherited ?? DEFAULT_COMPATIBILITY,
-          compatibilityFrom:
-            own !== undefined ? "event" : inherited !== undefined ? "package" : "default",
-          name: message.typeName,
-          type: options.type === "" ? message.typeName : options.type,
-          topic: options.topic,
-          orderingKey: options.orderingKey,
-          subject: options.subject,
-          encoding: options.encoding === PayloadEncoding.JSON ? "json" : "binary",
-          maxBytes: options.maxBytes === 0 ? DEFAULT_MAX_EVENT_BYTES : options.maxBytes,
-          desc: message,
-        });
-      }
-    }
-  }
-  const applications: ApplicationSnapshot[] = [];
-  for (const file of files) {
-    for (const service of file.services) {
-      const options = getApplicationOptions(service);
-      if (options === undefined) {
-        continue;
-      }
-      const consumers = service.methods.map((method): ConsumerSnapshot => {
-        const sub = getSubscriptionOptions(method);
-        return {
-          application: options.name,
-          service: service.typeName,
-          rpc: method.name,
-          subscription: subscriptionId(options.name, method.name, sub.name),
-          event: method.input.typeName,
-          deadLetter: sub.deadLetter ?? true,
-          filter: sub.filter,
-          effectiveFilter: subscriptionFilter(
-            sub.filter,
-            events.get(method.input.typeName)?.type ?? method.input.typeName,
-            topicShared(events, method.input.typeName),
-          ),
-          ordered: sub.ordered,
-          derivedName: sub.name === "",
-          desc: method,
-        };
-      });
-      applications.push({
-        name: options.name,
-        service: service.typeName,
-        serviceName: service.name,
-        consumers,
-        retired: [...options.retiredSubscriptions],
-        publishes: [...options.publishes],
-        desc: service,
-      });
     }
   }
   return {
@@ -265,18 +253,4 @@ export function consumersReaching(
     }
   }
   return [...out.values()].sort((a, b) => (a.subscription < b.subscription ? -1 : 1));
-}
-
-/** Whether another event is published on the topic of an event (by message full name). */
-function topicShared(events: ReadonlyMap<string, EventSnapshot>, eventName: string): boolean {
-  const event = events.get(eventName);
-  if (event === undefined) {
-    return false;
-  }
-  for (const other of events.values()) {
-    if (other.name !== eventName && other.topic === event.topic) {
-      return true;
-    }
-  }
-  return false;
 }

@@ -5,7 +5,7 @@
  * the functions that subscribe it with and without a store.
  */
 import type { Printable } from "@bufbuild/protoplugin";
-import { type ApplicationModel, DEAD_LETTER_SUFFIX } from "../model.js";
+import type { ApplicationModel } from "../model.js";
 import { type FileContext, leadingComment } from "./context.js";
 import { handlerMethodName } from "./names.js";
 import { validOf } from "./types.js";
@@ -50,7 +50,7 @@ export function emitApplication(ctx: FileContext, app: ApplicationModel): void {
     f.print(`    ordered: ${sub.ordered},`);
     f.print(`    filter: ${JSON.stringify(sub.filter)},`);
     f.print(
-      `    deadLetter: ${sub.deadLetter ? `{ topic: ${JSON.stringify(sub.name + DEAD_LETTER_SUFFIX)}, subscription: ${JSON.stringify(sub.name + DEAD_LETTER_SUFFIX)} }` : "undefined"},`,
+      `    deadLetter: ${sub.deadLetterIds === undefined ? "undefined" : `{ topic: ${JSON.stringify(sub.deadLetterIds.topic)}, subscription: ${JSON.stringify(sub.deadLetterIds.subscription)} }`},`,
     );
     f.print(`    siblingTypes: ${JSON.stringify(sub.siblingTypes)},`);
     f.print("  }),");
@@ -144,7 +144,7 @@ export function emitConsumer(ctx: FileContext, app: ApplicationModel): void {
   f.print(f.export("interface", names.handlers), `<Context = ${names.context}> {`);
   for (const sub of app.subscriptions) {
     const rpcComment = leadingComment(sub.method);
-    const settings = `Subscription \`${sub.name}\`: ${sub.maxDeliveryAttempts} delivery attempts, ack deadline ${sub.ackDeadlineSeconds} s, backoff ${sub.minBackoffSeconds}–${sub.maxBackoffSeconds} s${sub.ordered ? ", ordered" : ""}${sub.deadLetter ? `, dead letters to \`${sub.name}${DEAD_LETTER_SUFFIX}\`` : ", no dead-letter topic"}.`;
+    const settings = `Subscription \`${sub.name}\`: ${sub.maxDeliveryAttempts} delivery attempts, ack deadline ${sub.ackDeadlineSeconds} s, backoff ${sub.minBackoffSeconds}–${sub.maxBackoffSeconds} s${sub.ordered ? ", ordered" : ""}${sub.deadLetterIds === undefined ? ", no dead-letter topic" : `, dead letters to \`${sub.deadLetterIds.topic}\``}.`;
     f.print(f.jsDoc(`${rpcComment === "" ? "" : `${rpcComment}\n\n`}${settings}`, "  "));
     f.print(
       `  ${handlerMethodName(sub.method.name)}(event: `,

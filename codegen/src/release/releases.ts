@@ -21,7 +21,7 @@ import { toBinary, toJson } from "@bufbuild/protobuf";
 import { Code, ProtoeventsError } from "@protoevents/runtime/errors";
 import { bufBuild, bufVersion, pathPrefixOf, readModulePath } from "../buf.js";
 import { readImage } from "../compat/image.js";
-import { buildModel, DEAD_LETTER_SUFFIX } from "../model.js";
+import { buildModel, type ContractModel } from "../model.js";
 import { formatJson } from "./format-json.js";
 import { goldenSample } from "./golden-sample.js";
 
@@ -193,6 +193,62 @@ export async function readReleaseManifest(release: ReleaseRef): Promise<ReleaseM
   }
 }
 
+/** Where a release keeps an event's golden payloads, relative to the release directory. */
+function goldenPaths(event: string): ReleasedEvent["golden"] {
+  return {
+    binary: `${ReleaseFile.golden}/${event}.binpb`,
+    json: `${ReleaseFile.golden}/${event}.json`,
+  };
+}
+
+/**
+ * The events (sorted by name) and applications `release.json` lists: a
+ * projection of the contract model, which derives nothing of its own.
+ */
+export function releasedContracts(
+  model: ContractModel,
+): Pick<ReleaseManifest, "events" | "applications"> {
+  const events = [...model.events.values()].map(
+    (event): ReleasedEvent => ({
+      name: event.desc.typeName,
+      type: event.type,
+      topic: event.topic,
+      orderingKey: event.orderingKey,
+      subject: event.subject,
+      encoding: event.encoding,
+      dataschema: event.dataschema,
+      golden: goldenPaths(event.desc.typeName),
+    }),
+  );
+  events.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const applications = model.applications.map(
+    (app): ReleasedApplication => ({
+      name: app.name,
+      service: app.service.typeName,
+      publishes: app.publishes.map((e) => e.desc.typeName),
+      subscriptions: app.subscriptions.map(
+        (s): ReleasedSubscription => ({
+          name: s.name,
+          rpc: s.method.name,
+          event: s.event.desc.typeName,
+          maxDeliveryAttempts: s.maxDeliveryAttempts,
+          ackDeadlineSeconds: s.ackDeadlineSeconds,
+          minBackoffSeconds: s.minBackoffSeconds,
+          maxBackoffSeconds: s.maxBackoffSeconds,
+          ...(s.expirationTtlDays === undefined ? {} : { expirationTtlDays: s.expirationTtlDays }),
+          messageRetentionSeconds: s.messageRetentionSeconds,
+          retainAckedMessages: s.retainAckedMessages,
+          ...(s.exactlyOnceDelivery ? { exactlyOnceDelivery: true } : {}),
+          ordered: s.ordered,
+          filter: s.filter,
+          deadLetterTopic: s.deadLetterIds?.topic ?? "",
+        }),
+      ),
+    }),
+  );
+  return { events, applications };
+}
+
 /** The next minor version after the newest release, for suggestions. */
 function suggestNext(existing: readonly ReleaseRef[], version: string): string {
   const newest = existing.at(-1)?.version ?? version;
@@ -243,56 +299,20 @@ export async function createRelease(
   // The contracts must pass codegen's checks: a release is something code was generated from.
   const model = buildModel(image.files, image.allFiles, pathPrefixOf(modulePath));
 
-  const events: ReleasedEvent[] = [];
   const golden = new Map<string, Uint8Array | string>();
   for (const event of model.events.values()) {
-    const name = event.desc.typeName;
     const sample = goldenSample(event.desc);
-    const binary = `${ReleaseFile.golden}/${name}.binpb`;
-    const json = `${ReleaseFile.golden}/${name}.json`;
-    golden.set(binary, toBinary(event.desc, sample));
-    golden.set(json, formatJson(toJson(event.desc, sample, { registry: image.registry })));
-    events.push({
-      name,
-      type: event.type,
-      topic: event.topic,
-      orderingKey: event.orderingKeyField?.name ?? "",
-      subject: event.subjectField?.name ?? "",
-      encoding: event.encoding,
-      dataschema: event.dataschema,
-      golden: { binary, json },
-    });
+    const paths = goldenPaths(event.desc.typeName);
+    golden.set(paths.binary, toBinary(event.desc, sample));
+    golden.set(paths.json, formatJson(toJson(event.desc, sample, { registry: image.registry })));
   }
-  events.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const applications: ReleasedApplication[] = model.applications.map((app) => ({
-    name: app.name,
-    service: app.service.typeName,
-    publishes: app.publishes.map((e) => e.desc.typeName),
-    subscriptions: app.subscriptions.map((s) => ({
-      name: s.name,
-      rpc: s.method.name,
-      event: s.event.desc.typeName,
-      maxDeliveryAttempts: s.maxDeliveryAttempts,
-      ackDeadlineSeconds: s.ackDeadlineSeconds,
-      minBackoffSeconds: s.minBackoffSeconds,
-      maxBackoffSeconds: s.maxBackoffSeconds,
-      ...(s.expirationTtlDays === undefined ? {} : { expirationTtlDays: s.expirationTtlDays }),
-      messageRetentionSeconds: s.messageRetentionSeconds,
-      retainAckedMessages: s.retainAckedMessages,
-      ...(s.exactlyOnceDelivery ? { exactlyOnceDelivery: true } : {}),
-      ordered: s.ordered,
-      filter: s.filter,
-      deadLetterTopic: s.deadLetter ? `${s.name}${DEAD_LETTER_SUFFIX}` : "",
-    })),
-  }));
   const manifest: ReleaseManifest = {
     version,
     date,
     module: modulePath,
     buf,
     imageSha256: createHash("sha256").update(imageBytes).digest("hex"),
-    events,
-    applications,
+    ...releasedContracts(model),
   };
 
   const staging = join(dir, releasesDir, `.${version}.tmp-${process.pid}`);

@@ -98,7 +98,7 @@ function stubText(
   const message =
     `not implemented: ${spec.serviceName}.${rpc.rpc} (subscription ${rpc.subscription}, event ${rpc.event}) has no handler yet. ` +
     `protoevents sync added this stub when the contract gained the rpc: implement it; until then every delivery fails and is retried` +
-    (rpc.deadLetter ? `, then dead-lettered to ${rpc.subscription}.dead-letter.` : ".");
+    (rpc.deadLetterTopic === undefined ? "." : `, then dead-lettered to ${rpc.deadLetterTopic}.`);
   return [
     `${indent}async ${rpc.method}(_event, _context) {`,
     `${indent}  throw new ${names.error}(`,

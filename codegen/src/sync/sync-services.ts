@@ -12,7 +12,7 @@
  * A second run finds nothing to add.
  */
 
-import type { ContractSnapshot } from "../compat/contract-snapshot.js";
+import type { ContractModel } from "../model.js";
 import { applySyncPlan } from "./apply.js";
 import { planSync } from "./plan.js";
 import { RUNTIME_PACKAGE, readServiceSources } from "./source.js";
@@ -26,7 +26,8 @@ export interface HandlerRpc {
   readonly subscription: string;
   /** Full name of the event consumed. */
   readonly event: string;
-  readonly deadLetter: boolean;
+  /** Its dead-letter topic; undefined when dead-lettering is off. */
+  readonly deadLetterTopic: string | undefined;
 }
 
 /** The generated handlers interface of one application service and its rpcs. */
@@ -88,25 +89,20 @@ export interface SyncOptions {
   readonly cwd?: string;
 }
 
-/** `camelCase` of an rpc name, as the generated handlers interface names its methods. */
-function handlerMethod(rpc: string): string {
-  return rpc.charAt(0).toLowerCase() + rpc.slice(1);
-}
-
-/** The handlers interface of every application that has consumer rpcs. */
-export function handlerSpecs(snapshot: ContractSnapshot): HandlerSpec[] {
-  return snapshot.applications
-    .filter((app) => app.consumers.length > 0)
+/** The handlers interface of every application that has consumer rpcs, as the contract model names them. */
+export function handlerSpecs(model: ContractModel): HandlerSpec[] {
+  return model.applications
+    .filter((app) => app.subscriptions.length > 0)
     .map((app) => ({
-      interfaceName: `${app.serviceName}Handlers`,
-      serviceName: app.serviceName,
+      interfaceName: app.handlersInterface,
+      serviceName: app.service.name,
       application: app.name,
-      rpcs: app.consumers.map((c) => ({
-        method: handlerMethod(c.rpc),
-        rpc: c.rpc,
-        subscription: c.subscription,
-        event: c.event,
-        deadLetter: c.deadLetter,
+      rpcs: app.subscriptions.map((s) => ({
+        method: s.handlerMethod,
+        rpc: s.method.name,
+        subscription: s.name,
+        event: s.event.desc.typeName,
+        deadLetterTopic: s.deadLetterIds?.topic,
       })),
     }));
 }

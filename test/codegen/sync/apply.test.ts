@@ -16,7 +16,7 @@ const PAYMENT: HandlerSpec = {
     rpc,
     subscription: `payment.${rpc.toLowerCase()}`,
     event: "checkout.v1.OrderPlaced",
-    deadLetter: true,
+    deadLetterTopic: `payment.${rpc.toLowerCase()}.dead-letter`,
   })),
 };
 

@@ -16,7 +16,7 @@ function rpc(name: string, deadLetter = true): HandlerRpc {
     rpc: name,
     subscription: `payment.${kebab}`,
     event: "checkout.v1.OrderPlaced",
-    deadLetter,
+    deadLetterTopic: deadLetter ? `payment.${kebab}.dead-letter` : undefined,
   };
 }
 

@@ -5,7 +5,7 @@ import { create, createFileRegistry, type DescFile } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
 import { Project, ts } from "ts-morph";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { snapshotContracts } from "../../../codegen/src/compat/contract-snapshot.js";
+import { readContracts } from "../../../codegen/src/read-contracts.js";
 import {
   formatSyncReport,
   type HandlerSpec,
@@ -42,7 +42,7 @@ ${rpcs.shipping.map(rpc).join("\n")}
   const files = request.fileToGenerate
     .map((name) => registry.getFile(name))
     .filter((f): f is DescFile => f !== undefined);
-  return handlerSpecs(snapshotContracts(files));
+  return handlerSpecs(readContracts(files).model);
 }
 
 const today = {
