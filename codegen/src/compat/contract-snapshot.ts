@@ -107,7 +107,7 @@ export function snapshotContracts(files: readonly DescFile[], pathPrefix = ""): 
  *
  * @param files the files the model was read from, for their messages.
  */
-export function snapshotOf(
+function snapshotOf(
   model: ContractModel,
   files: readonly DescFile[],
   pathPrefix: string,
