@@ -30,13 +30,15 @@ const root = fileURLToPath(new URL(".", import.meta.url));
  */
 const SLOWEST: readonly string[] = [
   "test/chaos/chaos.test.ts",
-  "test/start.test.ts",
+  "test/supervisor/start.test.ts",
   "test/adopt/adopt.test.ts",
   "test/e2e/checkout.test.ts",
   "test/compat/gate.test.ts",
   "test/emulator/replicas.test.ts",
-  "test/operate/cli.test.ts",
-  "test/cli.test.ts",
+  "test/cli/operate.test.ts",
+  "test/cli/main.test.ts",
+  "test/codegen/sync/sync-services.test.ts",
+  "test/compat/compare-contracts.test.ts",
 ];
 
 /** The slowest files first, then the rest in vitest's own order. */

@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from "vitest";
-import { checkout, protoevents as run } from "./helpers/cli.js";
+import { checkout, protoevents as run } from "../helpers/cli.js";
 
 const env = () => ({ PUBSUB_EMULATOR_HOST: inject("emulatorHost") });
 const protoevents = (args: string[]) => run(args, { env: env() });

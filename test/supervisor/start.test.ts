@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { localEmulatorFile } from "../runtime/src/local-emulator.js";
-import { createPubSub } from "../runtime/src/pubsub-client.js";
+import { localEmulatorFile } from "../../runtime/src/local-emulator.js";
+import { createPubSub } from "../../runtime/src/pubsub-client.js";
 import {
   DECLINED_TOKEN,
   DemoOrders,
@@ -13,15 +13,15 @@ import {
   expectedOutcome,
   LIMITED_SKU,
   PAYMENT_LIMIT_MINOR,
-} from "../services/supervisor/demo-orders.js";
+} from "../../services/supervisor/demo-orders.js";
 import {
   renderProgress,
   renderProgressLine,
   renderSummary,
-} from "../services/supervisor/progress.js";
-import { processExists, serviceEnv, storeUrlOf } from "../services/supervisor/start.js";
-import { CHECKOUT_COMMAND, protoevents } from "./helpers/cli.js";
-import { waitFor } from "./helpers/wait.js";
+} from "../../services/supervisor/progress.js";
+import { processExists, serviceEnv, storeUrlOf } from "../../services/supervisor/start.js";
+import { CHECKOUT_COMMAND, protoevents } from "../helpers/cli.js";
+import { waitFor } from "../helpers/wait.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dataDirs: string[] = [];

@@ -1,17 +1,17 @@
 import type { PubSub } from "@google-cloud/pubsub";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { registry } from "../generated/protoevents_registry.js";
-import type { ContractRegistry, SubscriptionContract } from "../runtime/src/contract.js";
-import { startEmulator } from "../runtime/src/emulator.js";
-import { Code, isProtoeventsError } from "../runtime/src/errors.js";
+import { registry } from "../../generated/protoevents_registry.js";
+import type { ContractRegistry, SubscriptionContract } from "../../runtime/src/contract.js";
+import { startEmulator } from "../../runtime/src/emulator.js";
+import { Code, isProtoeventsError } from "../../runtime/src/errors.js";
 import {
   applyPlan,
   formatPlan,
   type ProvisioningPlan,
   planProvisioning,
   provision,
-} from "../runtime/src/provision.js";
-import { createPubSub } from "../runtime/src/pubsub-client.js";
+} from "../../runtime/src/provision.js";
+import { createPubSub } from "../../runtime/src/pubsub-client.js";
 
 /**
  * The emulator for this file: the run's shared one when the global setup
