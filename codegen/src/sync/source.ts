@@ -15,6 +15,7 @@ import {
   SyntaxKind,
   type TypeNode,
 } from "ts-morph";
+import { isGeneratedModule } from "../emit/names.js";
 
 /** One service source file: its absolute path and its exact bytes as text. */
 export interface ServiceSource {
@@ -66,9 +67,6 @@ export function isRuntimeSpecifier(specifier: string): boolean {
   return specifier.startsWith(RUNTIME_PACKAGE) || /\/runtime\/src\/[^/]+$/.test(specifier);
 }
 
-/** A generated module of protoc-gen-protoevents. */
-const GENERATED_MODULE = /_pe(\.[jt]s)?$/;
-
 /** An object literal that implements a generated handlers interface. */
 export interface Implementation {
   readonly literal: ObjectLiteralExpression;
@@ -119,7 +117,7 @@ function isFunctionLike(node: Node): boolean {
 export function findImplementations(file: SourceFile): Implementation[] {
   const imported = new Map<string, string>();
   for (const decl of file.getImportDeclarations()) {
-    if (!GENERATED_MODULE.test(decl.getModuleSpecifierValue())) {
+    if (!isGeneratedModule(decl.getModuleSpecifierValue())) {
       continue;
     }
     for (const named of decl.getNamedImports()) {
